@@ -1,0 +1,39 @@
+# dbswarm: `make run` runs the flash sale against the local MariaDB,
+# `make test` runs the whole suite against the real local databases.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+REPORTS  ?= reports
+USERS    ?= 300
+SPAWN_RATE ?= 50
+RUN_TIME ?= 60s
+PROCESSES ?= 2
+LOCUST_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run ui test services clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+services:
+	@tools/services.sh
+
+run: $(VENV)/.installed services
+	@mkdir -p $(REPORTS)
+	$(PY) -m locust -f locustfiles/flash_sale.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
+		--processes $(PROCESSES) --db-init --only-summary \
+		--html $(REPORTS)/flash_sale.html --csv $(REPORTS)/flash_sale $(LOCUST_ARGS)
+	@echo "Reports: $(REPORTS)/flash_sale.html and $(REPORTS)/flash_sale_*.csv"
+
+ui: $(VENV)/.installed services
+	$(PY) -m locust -f locustfiles/flash_sale.py --db-init $(LOCUST_ARGS)
+
+test: $(VENV)/.installed services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(REPORTS) .pytest_cache

@@ -1,0 +1,85 @@
+"""The two database clients behind one small interface.
+
+Both drivers use ``%s`` placeholders, so statements are shared text; what
+differs is how to connect, which exceptions they raise and how to read an
+error code. Connections run in autocommit mode: a single statement is its own
+transaction and a named transaction sends BEGIN/COMMIT explicitly, which costs
+the same round trips on both engines.
+"""
+
+from __future__ import annotations
+
+import pymysql
+import psycopg2
+
+from . import errors
+from .config import MYSQL, POSTGRES, DbConfig
+from .pg_gevent import make_cooperative
+
+
+class MySQLDriver:
+    engine = MYSQL
+    label = "MySQL"
+    errors = (pymysql.err.Error, OSError)
+
+    @staticmethod
+    def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):
+        host, port = cfg.endpoint(reader)
+        tls = {}
+        if cfg.ssl_ca:
+            tls = {"ssl_ca": cfg.ssl_ca, "ssl_verify_cert": True, "ssl_verify_identity": True}
+        else:
+            # Explicitly off: otherwise PyMySQL builds a TLS context on every connect.
+            tls = {"ssl_disabled": True}
+        return pymysql.connect(
+            host=host,
+            port=port,
+            user=cfg.user,
+            password=cfg.password,
+            database=cfg.database if database is None else (database or None),
+            connect_timeout=cfg.connect_timeout,
+            autocommit=True,
+            charset="utf8mb4",
+            program_name="dbswarm",
+            **tls,
+        )
+
+    @staticmethod
+    def classify(exc: BaseException) -> errors.DatabaseError:
+        return errors.classify_mysql(exc)
+
+
+class PostgresDriver:
+    engine = POSTGRES
+    label = "PostgreSQL"
+    errors = (psycopg2.Error, OSError)
+
+    @staticmethod
+    def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):
+        make_cooperative()
+        host, port = cfg.endpoint(reader)
+        tls = {"sslmode": "verify-full", "sslrootcert": cfg.ssl_ca} if cfg.ssl_ca else {"sslmode": "disable"}
+        conn = psycopg2.connect(
+            host=host,
+            port=port,
+            user=cfg.user,
+            password=cfg.password,
+            dbname=cfg.database if database is None else (database or "postgres"),
+            # libpq takes whole seconds and treats 1 as 2.
+            connect_timeout=max(2, int(round(cfg.connect_timeout))),
+            application_name="dbswarm",
+            **tls,
+        )
+        conn.autocommit = True
+        return conn
+
+    @staticmethod
+    def classify(exc: BaseException) -> errors.DatabaseError:
+        return errors.classify_postgres(exc)
+
+
+DRIVERS = {MYSQL: MySQLDriver, POSTGRES: PostgresDriver}
+
+
+def driver_for(engine: str):
+    return DRIVERS[engine]

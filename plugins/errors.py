@@ -1,0 +1,183 @@
+"""One place that knows what a database error means for a load test.
+
+Aurora misbehaves exactly when it is loaded: too many connections while it is
+small, aborted transactions during forced scaling, dropped connections when an
+instance is swapped. Every error either driver raises is mapped here to a
+class that says whether retrying the transaction may help and whether the
+connection must be re-opened; the rest of dbswarm only asks this module.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorClass:
+    name: str
+    retryable: bool  # re-running the whole transaction may succeed
+    reconnect: bool  # the connection is unusable and must be re-opened
+
+
+CONNECT_REFUSED = ErrorClass("connection-refused", retryable=False, reconnect=True)
+CONNECT_TIMEOUT = ErrorClass("connect-timeout", retryable=False, reconnect=True)
+UNKNOWN_HOST = ErrorClass("unknown-host", retryable=False, reconnect=True)
+AUTH_FAILED = ErrorClass("authentication-failed", retryable=False, reconnect=True)
+UNKNOWN_DATABASE = ErrorClass("unknown-database", retryable=False, reconnect=True)
+TLS_FAILED = ErrorClass("tls-failed", retryable=False, reconnect=True)
+TOO_MANY_CONNECTIONS = ErrorClass("too-many-connections", retryable=True, reconnect=True)
+CONNECTION_LOST = ErrorClass("connection-lost", retryable=True, reconnect=True)
+SCALING_ABORT = ErrorClass("scaling-abort", retryable=True, reconnect=False)
+DEADLOCK = ErrorClass("deadlock", retryable=True, reconnect=False)
+LOCK_WAIT_TIMEOUT = ErrorClass("lock-wait-timeout", retryable=True, reconnect=False)
+SERIALIZATION_FAILURE = ErrorClass("serialization-failure", retryable=True, reconnect=False)
+READ_ONLY = ErrorClass("read-only", retryable=True, reconnect=True)
+STATEMENT_TIMEOUT = ErrorClass("statement-timeout", retryable=False, reconnect=False)
+SCHEMA_MISSING = ErrorClass("schema-missing", retryable=False, reconnect=False)
+OTHER = ErrorClass("error", retryable=False, reconnect=False)
+
+# MySQL / MariaDB / Aurora MySQL server and client error numbers.
+MYSQL_CODES = {
+    1040: TOO_MANY_CONNECTIONS,
+    1044: AUTH_FAILED,
+    1045: AUTH_FAILED,
+    1049: UNKNOWN_DATABASE,
+    1105: SCALING_ABORT,  # Aurora: "The last transaction was aborted ... Please retry."
+    1146: SCHEMA_MISSING,
+    1205: LOCK_WAIT_TIMEOUT,
+    1213: DEADLOCK,
+    1290: READ_ONLY,  # --read-only: a writer that became a reader after failover
+    1836: READ_ONLY,
+    1792: READ_ONLY,
+    1927: CONNECTION_LOST,  # MariaDB: connection killed
+    3024: STATEMENT_TIMEOUT,
+    1969: STATEMENT_TIMEOUT,  # MariaDB max_statement_time
+    2003: CONNECT_REFUSED,  # refined below by message (timeout)
+    2005: UNKNOWN_HOST,
+    2006: CONNECTION_LOST,
+    2013: CONNECTION_LOST,
+    2014: CONNECTION_LOST,
+    2026: TLS_FAILED,
+    2055: CONNECTION_LOST,
+}
+
+# PostgreSQL SQLSTATE codes.
+PG_CODES = {
+    "53300": TOO_MANY_CONNECTIONS,
+    "57P01": CONNECTION_LOST,  # admin shutdown
+    "57P02": CONNECTION_LOST,  # crash shutdown
+    "57P03": CONNECT_REFUSED,  # cannot connect now (starting up)
+    "08000": CONNECTION_LOST,
+    "08003": CONNECTION_LOST,
+    "08006": CONNECTION_LOST,
+    "40P01": DEADLOCK,
+    "40001": SERIALIZATION_FAILURE,
+    "55P03": LOCK_WAIT_TIMEOUT,
+    "25006": READ_ONLY,
+    "57014": STATEMENT_TIMEOUT,
+    "28P01": AUTH_FAILED,
+    "28000": AUTH_FAILED,
+    "3D000": UNKNOWN_DATABASE,
+    "42P01": SCHEMA_MISSING,
+}
+
+# libpq reports connection problems as text without a SQLSTATE.
+_PG_TEXT = (
+    ("connection refused", CONNECT_REFUSED),
+    ("timeout expired", CONNECT_TIMEOUT),
+    ("timed out", CONNECT_TIMEOUT),
+    ("could not translate host name", UNKNOWN_HOST),
+    ("name or service not known", UNKNOWN_HOST),
+    ("password authentication failed", AUTH_FAILED),
+    ("no password supplied", AUTH_FAILED),
+    ("no pg_hba.conf entry", AUTH_FAILED),
+    ("does not exist", UNKNOWN_DATABASE),  # 'database "x" does not exist' at connect
+    ("ssl", TLS_FAILED),
+    ("certificate", TLS_FAILED),
+    ("server closed the connection", CONNECTION_LOST),
+    ("terminating connection", CONNECTION_LOST),
+    ("connection already closed", CONNECTION_LOST),
+    ("could not receive data", CONNECTION_LOST),
+    ("could not send data", CONNECTION_LOST),
+    ("connection has been closed", CONNECTION_LOST),
+    ("too many clients", TOO_MANY_CONNECTIONS),
+)
+
+
+class DatabaseError(Exception):
+    """What a failed operation reports to Locust.
+
+    The message starts with engine, code and class (``MySQL 1040
+    too-many-connections: ...``) so Locust's failures table groups by cause.
+    """
+
+    def __init__(self, engine: str, code, error_class: ErrorClass, detail: str):
+        self.engine = engine
+        self.code = code
+        self.error_class = error_class
+        self.detail = detail
+        super().__init__(f"{engine} {code} {error_class.name}: {detail}")
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_class.retryable
+
+    @property
+    def reconnect(self) -> bool:
+        return self.error_class.reconnect
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return text[:limit]
+
+
+def classify_mysql(exc: BaseException) -> DatabaseError:
+    args = getattr(exc, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    detail = _first_line(args[1]) if len(args) > 1 else _first_line(exc) or type(exc).__name__
+    if code in (None, 0):
+        # pymysql's InterfaceError(0, '') and raw socket errors: the link is gone.
+        cls = _socket_class(exc) or CONNECTION_LOST
+        return DatabaseError("MySQL", "client", cls, detail or "connection closed")
+    cls = MYSQL_CODES.get(code, OTHER)
+    if code == 2003:
+        low = detail.lower()
+        if "timed out" in low:
+            cls = CONNECT_TIMEOUT
+        elif "name or service" in low or "nodename" in low or "getaddrinfo" in low:
+            cls = UNKNOWN_HOST
+    return DatabaseError("MySQL", code, cls, detail)
+
+
+def classify_postgres(exc: BaseException) -> DatabaseError:
+    code = getattr(exc, "pgcode", None)
+    detail = _first_line(getattr(exc, "pgerror", None) or exc) or type(exc).__name__
+    if detail.startswith("ERROR:") or detail.startswith("FATAL:"):
+        detail = detail.split(":", 1)[1].strip()
+    cls = PG_CODES.get(code) if code else None
+    if cls is None:
+        cls = _socket_class(exc)
+    if cls is None:
+        low = str(exc).lower()
+        for needle, candidate in _PG_TEXT:
+            if needle in low:
+                cls = candidate
+                break
+        else:
+            interface = type(exc).__name__ == "InterfaceError"
+            cls = CONNECTION_LOST if interface else OTHER
+    return DatabaseError("PostgreSQL", code or "client", cls, detail)
+
+
+def _socket_class(exc: BaseException) -> ErrorClass | None:
+    if isinstance(exc, ConnectionRefusedError):
+        return CONNECT_REFUSED
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return CONNECT_TIMEOUT
+    if isinstance(exc, socket.gaierror):
+        return UNKNOWN_HOST
+    if isinstance(exc, (ConnectionError, BrokenPipeError, EOFError)):
+        return CONNECTION_LOST
+    return None

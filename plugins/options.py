@@ -1,0 +1,85 @@
+"""Database options, shown in the web UI, read from locust.conf and the environment.
+
+Every option here can be given three ways: ``--db-host x`` on the command
+line, ``db-host = x`` in locust.conf, or ``DBSWARM_DB_HOST=x`` in the
+environment. ``validate`` checks them before any load starts and returns
+one line per problem.
+"""
+
+from __future__ import annotations
+
+import os
+
+from locust import events
+
+from .config import ENGINES
+
+
+def _env(name: str) -> str:
+    return "DBSWARM_" + name.upper().replace("-", "_")
+
+
+def option_group(parser, title: str, description: str | None = None):
+    """An ``add(flag, **argparse_kwargs)`` for one titled group of options.
+
+    Each option gets a ``DBSWARM_*`` environment variable and shows in the
+    web UI (``is_secret=True`` masks it there).
+    """
+    group = parser.add_argument_group(title, description)
+
+    def add(flag, is_secret=False, **kw):
+        # Argument groups bypass LocustArgumentParser.add_argument, so set the
+        # web UI attributes it would have set.
+        action = group.add_argument(f"--{flag}", env_var=_env(flag), **kw)
+        action.include_in_web_ui = True
+        action.is_secret = is_secret
+        action.is_required = False
+        action.is_multiple = False
+        return action
+
+    return add
+
+
+@events.init_command_line_parser.add_listener
+def add_database_options(parser, **_kwargs):
+    add = option_group(parser, "dbswarm database", "Where the load goes (defaults fit a local MariaDB/PostgreSQL)")
+
+    add("db-engine", choices=ENGINES, default=None, help="mysql or postgres (default: the scenario's engine)")
+    add("db-host", default="127.0.0.1", help="Writer (cluster) endpoint")
+    add("db-port", type=int, default=None, help="Port (default 3306 for MySQL, 5432 for PostgreSQL)")
+    add("db-user", default=None, help="User (default root for MySQL, postgres for PostgreSQL)")
+    add("db-password", default="", is_secret=True, help="Password")
+    add("db-name", default=None, help="Database (default: the scenario's, e.g. myshop)")
+    add("db-reader-host", default=None, help="Reader endpoint: reads go here, writes stay on the writer")
+    add("db-reader-port", type=int, default=None, help="Reader port (default: --db-port)")
+    add("db-ssl-ca", default=None, help="CA bundle to verify the server's TLS certificate (e.g. the RDS bundle); TLS is off without it")
+    add("db-connect-timeout", type=float, default=5.0, help="Seconds to wait for a connection")
+    add("db-init", action="store_true", default=False, help="Create and seed the scenario's schema before users start")
+    add("wait-min", type=float, default=None, help="Least think time between tasks of a user, seconds (default: the scenario's)")
+    add("wait-max", type=float, default=None, help="Most think time between tasks of a user, seconds (default: the scenario's)")
+
+
+def validate(opts) -> list[str]:
+    """Problems with the database options, one line each (empty when fine)."""
+    problems = []
+    for name in ("db_port", "db_reader_port"):
+        value = getattr(opts, name, None)
+        if value is not None and not 1 <= value <= 65535:
+            problems.append(f"--{name.replace('_', '-')} {value}: must be between 1 and 65535")
+    timeout = getattr(opts, "db_connect_timeout", 5.0)
+    if timeout is not None and not timeout > 0:
+        problems.append(f"--db-connect-timeout {timeout}: must be greater than 0")
+    if not (getattr(opts, "db_host", None) or "").strip():
+        problems.append("--db-host: must not be empty")
+    ca = getattr(opts, "db_ssl_ca", None)
+    if ca and not os.path.isfile(ca):
+        problems.append(f"--db-ssl-ca {ca}: no such file")
+    elif ca and not os.access(ca, os.R_OK):
+        problems.append(f"--db-ssl-ca {ca}: not readable")
+    lo, hi = getattr(opts, "wait_min", None), getattr(opts, "wait_max", None)
+    for flag, value in (("--wait-min", lo), ("--wait-max", hi)):
+        if value is not None and value < 0:
+            problems.append(f"{flag} {value}: must not be negative")
+    if lo is not None and hi is not None and 0 <= hi < lo:
+        problems.append(f"--wait-max {hi}: must not be less than --wait-min {lo}")
+    return problems
