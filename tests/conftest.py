@@ -1,0 +1,103 @@
+"""Shared fixtures: fresh databases on the real local servers, a locust runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg2
+import pymysql
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+MYSQL = dict(host="127.0.0.1", port=3306, user="root", password="", ssl_disabled=True, autocommit=True)
+PG = dict(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+
+
+def mysql_conn(database=None, port=3306):
+    return pymysql.connect(**{**MYSQL, "port": port}, database=database)
+
+
+def pg_conn(database="postgres", port=5432):
+    conn = psycopg2.connect(**{**PG, "port": port, "dbname": database})
+    conn.autocommit = True
+    return conn
+
+
+def unique_name(prefix="dbswarm_t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def mysql_db():
+    """A new, empty MariaDB database, dropped afterwards."""
+    name = unique_name()
+    with mysql_conn() as conn:
+        conn.cursor().execute(f"CREATE DATABASE `{name}`")
+    yield name
+    with mysql_conn() as conn:
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def pg_db():
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    name = unique_name()
+    conn = pg_conn()
+    conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    yield name
+    conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+class LocustRun:
+    def __init__(self, proc: subprocess.CompletedProcess, json_path: str | None):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.output = proc.stdout + proc.stderr
+        self.stats = []
+        if json_path and os.path.exists(json_path):
+            with open(json_path) as f:
+                self.stats = json.load(f)
+
+    def entry(self, name: str, method: str | None = None) -> dict | None:
+        for e in self.stats:
+            if e["name"] == name and (method is None or e["method"] == method):
+                return e
+        return None
+
+    def count(self, name: str) -> int:
+        e = self.entry(name)
+        return e["num_requests"] if e else 0
+
+    def failures(self) -> int:
+        return sum(e["num_failures"] for e in self.stats)
+
+    def requests(self) -> int:
+        return sum(e["num_requests"] for e in self.stats)
+
+
+def run_locust(args, tmp_path, timeout=120, env=None) -> LocustRun:
+    """Run the locust command from the repo root; bounded by ``timeout``."""
+    json_path = str(tmp_path / f"stats-{uuid.uuid4().hex[:6]}.json")
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", *args, "--json-file", json_path.removesuffix(".json")],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL,
+    )
+    return LocustRun(proc, json_path)
+
+
+@pytest.fixture
+def locust(tmp_path):
+    def _run(*args, timeout=120, env=None):
+        return run_locust(list(args), tmp_path, timeout=timeout, env=env)
+
+    return _run
