@@ -9,12 +9,16 @@ the same round trips on both engines.
 
 from __future__ import annotations
 
-import pymysql
+import socket
+
+import gevent
 import psycopg2
+import pymysql
 
 from . import errors
 from .config import MYSQL, POSTGRES, DbConfig
 from .pg_gevent import make_cooperative
+
 
 
 class MySQLDriver:
@@ -25,24 +29,31 @@ class MySQLDriver:
     @staticmethod
     def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):
         host, port = cfg.endpoint(reader)
-        tls = {}
         if cfg.ssl_ca:
             tls = {"ssl_ca": cfg.ssl_ca, "ssl_verify_cert": True, "ssl_verify_identity": True}
         else:
             # Explicitly off: otherwise PyMySQL builds a TLS context on every connect.
             tls = {"ssl_disabled": True}
-        return pymysql.connect(
-            host=host,
-            port=port,
-            user=cfg.user,
-            password=cfg.password,
-            database=cfg.database if database is None else (database or None),
-            connect_timeout=cfg.connect_timeout,
-            autocommit=True,
-            charset="utf8mb4",
-            program_name="dbswarm",
-            **tls,
-        )
+        # PyMySQL's connect_timeout covers the TCP connect only; bound the
+        # handshake and authentication too, or a silent server hangs a user.
+        try:
+            with gevent.Timeout(cfg.connect_timeout, socket.timeout("timed out")):
+                return pymysql.connect(
+                    host=host,
+                    port=port,
+                    user=cfg.user,
+                    password=cfg.password,
+                    database=cfg.database if database is None else (database or None),
+                    connect_timeout=cfg.connect_timeout,
+                    autocommit=True,
+                    charset="utf8mb4",
+                    program_name="dbswarm",
+                    **tls,
+                )
+        except pymysql.err.OperationalError as exc:
+            if "timed out" in str(exc):  # PyMySQL reports a silent server as "lost connection"
+                raise socket.timeout(f"timed out after {cfg.connect_timeout:g}s") from None
+            raise
 
     @staticmethod
     def classify(exc: BaseException) -> errors.DatabaseError:

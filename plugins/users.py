@@ -14,7 +14,7 @@ import random
 from locust import User
 
 from . import counters, drain, options, preflight, report  # noqa: F401  (register their listeners)
-from .config import MYSQL, POSTGRES
+from .config import MYSQL, POSTGRES, DbConfig
 from .scenario import Scenario
 from .session import DbSession
 
@@ -27,13 +27,11 @@ class DatabaseUser(User):
     def __init__(self, environment):
         super().__init__(environment)
         opts = environment.parsed_options
-        scenario = self.scenario or Scenario(name=type(self).__name__, database="test", engine=self.engine)
-        config = scenario.config(opts) if opts is not None else None
-        if config is None:
+        if opts is None:
             raise RuntimeError("DatabaseUser needs Locust's parsed options (run it with the locust command)")
-        if self.engine and config.engine != self.engine:
-            config = type(config)(**{**config.__dict__, "engine": self.engine})
-        self.db = DbSession(environment, config)
+        scenario = self.scenario or Scenario(name=type(self).__name__, database="test")
+        engine = self.engine or scenario.engine_for(opts)
+        self.db = DbSession(environment, DbConfig.from_options(opts, engine, scenario.database))
         lo = getattr(opts, "wait_min", None)
         hi = getattr(opts, "wait_max", None)
         self._wait = (scenario.wait[0] if lo is None else lo, scenario.wait[1] if hi is None else hi)

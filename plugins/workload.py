@@ -44,3 +44,8 @@ class Outcome(Exception):
         if label:
             self.label = label
         super().__init__(self.label)
+
+
+def weighted(weights: dict) -> list:
+    """A Locust task list from {task function: weight}, for weights set by options."""
+    return [task for task, weight in weights.items() for _ in range(max(0, int(weight)))]
