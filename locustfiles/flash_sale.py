@@ -131,7 +131,7 @@ FLASH_SALE = register(
         create=create,
         report=report,
         validate=validate,
-        wait=(0.0, 0.0),
+        wait=(0.1, 0.5),  # a buyer's pause between clicks; --wait-min/--wait-max 0 to hammer
     )
 )
 

@@ -29,7 +29,7 @@ class DbConfig:
     reader_host: str | None = None
     reader_port: int | None = None
     ssl_ca: str | None = None
-    connect_timeout: float = 5.0
+    connect_timeout: float = 10.0
 
     @property
     def label(self) -> str:
@@ -61,5 +61,5 @@ class DbConfig:
             reader_host=opts.db_reader_host or None,
             reader_port=int(opts.db_reader_port) if opts.db_reader_port else None,
             ssl_ca=opts.db_ssl_ca or None,
-            connect_timeout=float(opts.db_connect_timeout or 5.0),
+            connect_timeout=float(opts.db_connect_timeout or 10.0),
         )

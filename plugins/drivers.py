@@ -20,7 +20,6 @@ from .config import MYSQL, POSTGRES, DbConfig
 from .pg_gevent import make_cooperative
 
 
-
 class MySQLDriver:
     engine = MYSQL
     label = "MySQL"

@@ -53,7 +53,7 @@ def add_database_options(parser, **_kwargs):
     add("db-reader-host", default=None, help="Reader endpoint: reads go here, writes stay on the writer")
     add("db-reader-port", type=int, default=None, help="Reader port (default: --db-port)")
     add("db-ssl-ca", default=None, help="CA bundle to verify the server's TLS certificate (e.g. the RDS bundle); TLS is off without it")
-    add("db-connect-timeout", type=float, default=5.0, help="Seconds to wait for a connection")
+    add("db-connect-timeout", type=float, default=10.0, help="Seconds to wait for a connection")
     add("db-init", action="store_true", default=False, help="Create and seed the scenario's schema before users start")
     add("wait-min", type=float, default=None, help="Least think time between tasks of a user, seconds (default: the scenario's)")
     add("wait-max", type=float, default=None, help="Most think time between tasks of a user, seconds (default: the scenario's)")
@@ -66,7 +66,7 @@ def validate(opts) -> list[str]:
         value = getattr(opts, name, None)
         if value is not None and not 1 <= value <= 65535:
             problems.append(f"--{name.replace('_', '-')} {value}: must be between 1 and 65535")
-    timeout = getattr(opts, "db_connect_timeout", 5.0)
+    timeout = getattr(opts, "db_connect_timeout", 10.0)
     if timeout is not None and not timeout > 0:
         problems.append(f"--db-connect-timeout {timeout}: must be greater than 0")
     if not (getattr(opts, "db_host", None) or "").strip():
