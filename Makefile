@@ -11,6 +11,8 @@ RUN_TIME ?= 60s
 PROCESSES ?= 2
 LOCUST_ARGS ?=
 PYTEST_ARGS ?=
+# Empty: a local moto server is CloudWatch for the run; "aws": real CloudWatch; else an endpoint URL.
+CLOUDWATCH_ENDPOINT ?=
 
 .PHONY: run ui test services clean
 
@@ -24,7 +26,8 @@ services:
 
 run: $(VENV)/.installed services
 	@mkdir -p $(REPORTS)
-	$(PY) -m locust -f locustfiles/flash_sale.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
+	CLOUDWATCH_ENDPOINT="$(CLOUDWATCH_ENDPOINT)" tools/cloudwatch_run.sh $(PY) \
+		$(PY) -m locust -f locustfiles/flash_sale.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
 		--processes $(PROCESSES) --db-init --only-summary \
 		--html $(REPORTS)/flash_sale.html --csv $(REPORTS)/flash_sale $(LOCUST_ARGS)
 	@echo "Reports: $(REPORTS)/flash_sale.html and $(REPORTS)/flash_sale_*.csv"

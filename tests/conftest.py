@@ -107,3 +107,15 @@ def locust(tmp_path):
         return run_locust(list(args), tmp_path, timeout=timeout, env=env)
 
     return _run
+
+
+@pytest.fixture
+def cloudwatch_endpoint():
+    """moto's CloudWatch on a free port behind a counting proxy: (proxy, moto); stopped afterwards."""
+    from moto_server import EndpointProxy, MotoServer
+
+    moto = MotoServer().start()
+    proxy = EndpointProxy(moto.port).start()
+    yield proxy, moto
+    proxy.stop()
+    moto.stop()
