@@ -26,9 +26,11 @@ services:
 
 run: $(VENV)/.installed services
 	@mkdir -p $(REPORTS)
+	@# --processes talks to its workers over a TCP port: take a free one, not Locust's shared 5557.
+	port=$$($(PY) tools/free_port.py) && \
 	CLOUDWATCH_ENDPOINT="$(CLOUDWATCH_ENDPOINT)" tools/cloudwatch_run.sh $(PY) \
 		$(PY) -m locust -f locustfiles/flash_sale.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
-		--processes $(PROCESSES) --db-init --only-summary \
+		--processes $(PROCESSES) --master-port $$port --master-bind-port $$port --db-init --only-summary \
 		--html $(REPORTS)/flash_sale.html --csv $(REPORTS)/flash_sale $(LOCUST_ARGS)
 	@echo "Reports: $(REPORTS)/flash_sale.html and $(REPORTS)/flash_sale_*.csv"
 
