@@ -13,7 +13,7 @@ import random
 
 from locust import User
 
-from . import counters, drain, options, preflight, report  # noqa: F401  (register their listeners)
+from . import counters, db_observer, drain, hdr_latency, options, preflight, report, run_report, web_db_tab  # noqa: F401  (register their listeners)
 from .config import MYSQL, POSTGRES
 from .scenario import Scenario
 from .session import DbSession
