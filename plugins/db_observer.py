@@ -44,6 +44,7 @@ COLUMNS = (  # console table: title, width, how to show a sample
     ("max_conn", 8, lambda s: s["max_connections"]),
     ("buf_GiB", 7, lambda s: None if s["buffer_pool_bytes"] is None else f"{s['buffer_pool_bytes'] / GIB:.2f}"),
     ("hist_len", 8, lambda s: s["history_list_length"]),
+    ("queries/s", 9, lambda s: s["questions_per_s"]),
     ("commit/s", 8, lambda s: s["commits_per_s"]),
     ("long_tx_s", 9, lambda s: s["longest_tx_s"]),
     ("host", 0, lambda s: s["host"] if not s["server_id"] else f"{s['host']} ({s['server_id']})"),

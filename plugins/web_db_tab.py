@@ -1,4 +1,4 @@
-"""The web UI's "Database" and "Latency µs" tabs, and the report on demand.
+"""The web UI's "Database" and "Latency (microseconds)" tabs, and the report on demand.
 
 Uses Locust 2.47's extension points: ``extended_tabs`` / ``extended_tables``
 in ``web_ui.template_args`` declare the tabs, and ``extended_stats`` added to
@@ -97,7 +97,7 @@ def _on_init(environment, web_ui=None, **_kwargs):
         return
     web_ui.template_args["extended_tabs"] = [
         {"title": "Database", "key": TAB},
-        {"title": "Latency µs", "key": LATENCY_TAB},
+        {"title": "Latency (microseconds)", "key": LATENCY_TAB},
     ]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB, "structure": [{"key": "metric", "title": "Database"}, {"key": "value", "title": "Latest"},
