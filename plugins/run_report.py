@@ -35,17 +35,9 @@ latency_series: list[tuple[float, dict]] = []  # (time, {operation: {"p50": us, 
 _sampler = None
 
 
-def _history(environment) -> list[dict]:
-    rows = []
-    for entry in environment.runner.stats.history:
-        t = datetime.fromisoformat(entry["time"]).timestamp()
-        rows.append({
-            "time": t,
-            "rps": entry["current_rps"][1],
-            "fails": entry["current_fail_per_sec"][1],
-            "users": entry["user_count"][1],
-        })
-    return rows
+def _users(environment) -> list[tuple[float, int]]:
+    """(time, users) from Locust's own history (one point every 5 s)."""
+    return [(datetime.fromisoformat(e["time"]).timestamp(), e["user_count"][1]) for e in environment.runner.stats.history]
 
 
 def _markers(ax, observer, t0) -> None:
@@ -75,15 +67,18 @@ def _figure(title, ylabel):
 
 def plots(environment, observer) -> dict[str, bytes]:
     """PNG bytes by file name."""
-    history = _history(environment)
+    users = _users(environment)
     samples = observer.samples if observer else []
-    starts = [r["time"] for r in history] + [s["time"] for s in samples] + [t for t, _ in latency_series]
+    seconds = sorted(environment.runner.stats.total.num_reqs_per_sec)
+    starts = seconds[:1] + [t for t, _ in users[:1]] + [s["time"] for s in samples[:1]] + [t for t, _ in latency_series[:1]]
     t0 = min(starts) if starts else time.time()
     out = {}
 
     fig, ax = _figure("Requests and failures per second", "per second")
-    ax.plot([r["time"] - t0 for r in history], [r["rps"] for r in history], label="requests/s")
-    ax.plot([r["time"] - t0 for r in history], [r["fails"] for r in history], label="failures/s", color="tab:red")
+    total = environment.runner.stats.total  # per wall-clock second, merged from every worker
+    ax.plot([t - t0 for t in seconds], [total.num_reqs_per_sec[t] for t in seconds], label="requests/s")
+    ax.plot([t - t0 for t in seconds], [total.num_fail_per_sec.get(t, 0) for t in seconds],
+            label="failures/s", color="tab:red")
     _markers(ax, observer, t0)
     ax.legend(loc="upper left")
     out["throughput.png"] = _png(fig)
@@ -102,7 +97,7 @@ def plots(environment, observer) -> dict[str, bytes]:
     out["latency.png"] = _png(fig)
 
     fig, ax = _figure("Users", "users")
-    ax.plot([r["time"] - t0 for r in history], [r["users"] for r in history], color="tab:green", label="users")
+    ax.plot([t - t0 for t, _ in users], [n for _, n in users], color="tab:green", label="users")
     _markers(ax, observer, t0)
     out["users.png"] = _png(fig)
 

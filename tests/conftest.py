@@ -87,6 +87,12 @@ class LocustRun:
 def run_locust(args, tmp_path, timeout=120, env=None) -> LocustRun:
     """Run the locust command from the repo root; bounded by ``timeout``."""
     json_path = str(tmp_path / f"stats-{uuid.uuid4().hex[:6]}.json")
+    if "--processes" in args and "--master-bind-port" not in args:
+        # A master port of its own: workers of concurrent runs must not join this master (default 5557).
+        from servers import free_port
+
+        port = str(free_port())
+        args = [*args, "--master-bind-port", port, "--master-port", port]
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "locust", *args, "--json-file", json_path.removesuffix(".json")],
