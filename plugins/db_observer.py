@@ -241,13 +241,14 @@ def validate(opts) -> list[str]:
     return []
 
 
-def _master_or_local(environment) -> bool:
+def master_or_local(environment) -> bool:
+    """Observing, merging and reporting happen once per run: on the master or the local runner."""
     return environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner)
 
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
-    if not _master_or_local(environment):
+    if not master_or_local(environment):
         return
     problems = validate(environment.parsed_options)
     if problems:
@@ -259,7 +260,7 @@ def _on_init(environment, **_kwargs):
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
     global current
-    if not _master_or_local(environment):
+    if not master_or_local(environment):
         return
     opts = environment.parsed_options
     scenarios = in_use(environment)
@@ -278,5 +279,5 @@ def _on_test_start(environment, **_kwargs):
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
-    if current is not None and _master_or_local(environment):
+    if current is not None and master_or_local(environment):
         current.stop()

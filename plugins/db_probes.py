@@ -38,7 +38,7 @@ _MYSQL_LONGEST_TX = (
 )
 
 _PG_IDENTITY = (
-    "SELECT COALESCE(inet_server_addr()::text, 'local'), "
+    "SELECT COALESCE(host(inet_server_addr()), 'local'), "
     "EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())::float8, "
     "current_setting('max_connections')::int, pg_size_bytes(current_setting('shared_buffers'))"
 )

@@ -25,9 +25,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from locust import events  # noqa: E402
-from locust.runners import WorkerRunner  # noqa: E402
 
-from . import db_observer, hdr_latency  # noqa: E402
+from . import counters, db_observer, hdr_latency  # noqa: E402
 
 WINDOW_S = 3.0  # p50/p99 over time: one point per window per operation
 
@@ -199,14 +198,10 @@ def _sample_windows():
         latency_series.append((time.time(), hdr_latency.window()))
 
 
-def _master_or_local(environment) -> bool:
-    return environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner)
-
-
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
     global _sampler
-    if not _master_or_local(environment):
+    if not db_observer.master_or_local(environment):
         return
     latency_series.clear()
     hdr_latency.window()
@@ -217,7 +212,7 @@ def _on_test_start(environment, **_kwargs):
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
     global _sampler
-    if _sampler is not None and _master_or_local(environment):
+    if _sampler is not None and db_observer.master_or_local(environment):
         _sampler.kill(block=False)
         _sampler = None
         latency_series.append((time.time(), hdr_latency.window()))
@@ -225,9 +220,11 @@ def _on_test_stop(environment, **_kwargs):
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if not _master_or_local(environment) or not environment.parsed_options.headless:
+    if not db_observer.master_or_local(environment) or not environment.parsed_options.headless:
         return
     lines = hdr_latency.format_table(hdr_latency.table())
+    if db_observer.current is not None:
+        lines.append(f"Scaling events: {counters.total('scaling_events')}")
     try:
         lines.append(f"Run report: {write(environment)}")
     except Exception as exc:  # the run's results are already in; say why the report is missing

@@ -20,7 +20,8 @@ from servers import MariaDBServer, PostgresServer
 
 USERS = 12
 RUN_S = 20
-SWAP_AFTER_S = 8
+SWAP_AFTER_S = 7
+DOWN_S = 3
 
 
 @pytest.fixture(params=["mysql", "postgres"])
@@ -39,7 +40,9 @@ def test_instance_swap_is_one_event_and_the_run_goes_on(server, tmp_path):
     def swap():
         time.sleep(SWAP_AFTER_S)
         swapped["at"] = time.time()
-        srv.restart(max_connections=90)
+        srv.stop()
+        time.sleep(DOWN_S)  # several failed samples: the observer must keep trying
+        srv.start(max_connections=90)
         swapped["up"] = time.time()
 
     thread = threading.Thread(target=swap)
@@ -65,13 +68,20 @@ def test_instance_swap_is_one_event_and_the_run_goes_on(server, tmp_path):
     assert event["changes"]["uptime_s"]["new"] < event["changes"]["uptime_s"]["old"]
     assert "max_connections changed" in event["reasons"] and "uptime went back" in event["reasons"]
     assert swapped["at"] - 1 <= event["time"] <= swapped["up"] + 5
-    assert len(data["gaps"]) == 1 and data["gaps"][0]["end"] is not None
+    gaps = data["gaps"]
+    assert len(gaps) == 1 and gaps[0]["end"] is not None
+    assert DOWN_S - 0.5 <= gaps[0]["end"] - gaps[0]["start"] <= DOWN_S + 15
+    assert event["gap_s"] == round(gaps[0]["end"] - gaps[0]["start"], 3)
     assert run.stdout.count("*** scaling event") == 1
     assert "max_connections 60 -> 90" in run.stdout
+    assert "Scaling events: 1" in run.stdout  # the scaling_events counter (CloudWatch metric)
 
     # The run went on: samples on the new instance see the users back, and requests kept succeeding.
     with open(reports / "db_stats.csv", newline="") as f:
-        after = [r for r in csv.DictReader(f) if not r["error"] and float(r["time"]) > event["time"]]
+        rows = list(csv.DictReader(f))
+    failed = [r for r in rows if r["error"]]
+    assert len(failed) >= 2 and all(gaps[0]["start"] <= float(r["time"]) < gaps[0]["end"] for r in failed)
+    after = [r for r in rows if not r["error"] and float(r["time"]) > event["time"]]
     assert len(after) >= 4
     assert {int(r["max_connections"]) for r in after} == {90}
     assert max(int(r["connections"]) for r in after) >= USERS
