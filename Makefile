@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Empty: a local moto server is CloudWatch for the run; "aws": real CloudWatch; else an endpoint URL.
 CLOUDWATCH_ENDPOINT ?=
 
-.PHONY: run ui test services clean
+.PHONY: run ui test services browser clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 services:
 	@tools/services.sh
+
+browser:
+	@tools/chromium.sh
 
 run: $(VENV)/.installed services
 	@mkdir -p $(REPORTS)
@@ -37,7 +40,7 @@ run: $(VENV)/.installed services
 ui: $(VENV)/.installed services
 	$(PY) -m locust -f locustfiles/flash_sale.py --db-init $(LOCUST_ARGS)
 
-test: $(VENV)/.installed services
+test: $(VENV)/.installed services browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -13,7 +13,19 @@ import random
 
 from locust import User
 
-from . import cloudwatch, counters, drain, options, preflight, report  # noqa: F401  (register their listeners)
+# Importing these registers their Locust listeners (options, preflight, reports, CloudWatch...).
+from . import (  # noqa: F401
+    cloudwatch,
+    counters,
+    db_observer,
+    drain,
+    hdr_latency,
+    options,
+    preflight,
+    report,
+    run_report,
+    web_db_tab,
+)
 from .config import MYSQL, POSTGRES, DbConfig
 from .scenario import Scenario
 from .session import DbSession

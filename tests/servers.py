@@ -46,12 +46,12 @@ class MariaDBServer:
         self.dir = tempfile.mkdtemp(prefix="dbswarm-mariadb-")
         self.datadir = os.path.join(self.dir, "data")
         self.proc = None
+        shutil.chown(self.dir, "mysql", "mysql")  # before install-db: it runs as mysql inside this 0700 dir
         subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=mysql",
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        shutil.chown(self.dir, "mysql", "mysql")
 
     def start(self, max_connections: int | None = None) -> MariaDBServer:
         if max_connections is not None:
