@@ -167,7 +167,9 @@ def classify_mysql(exc: BaseException) -> DatabaseError:
         cls = OTHER  # plain ER_UNKNOWN_ERROR, not Aurora's forced-scaling abort
     if code == 2003:
         low = detail.lower()
-        if "timed out" in low:
+        if "ssl" in low or "certificate" in low:
+            cls = TLS_FAILED
+        elif "timed out" in low:
             cls = CONNECT_TIMEOUT
         elif "name or service" in low or "nodename" in low or "getaddrinfo" in low:
             cls = UNKNOWN_HOST
