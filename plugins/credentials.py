@@ -16,6 +16,7 @@ secret id and AWS's error code only.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from urllib.parse import urlparse
 
@@ -103,10 +104,19 @@ def secret(opts) -> dict:
     return _secrets[key]
 
 
+def _quiet_botocore() -> None:
+    """botocore's DEBUG log prints whole responses, i.e. the secret: never below INFO."""
+    for name in ("botocore", "boto3", "urllib3"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
 def _fetch(secret_id: str, endpoint: str | None, region: str | None) -> dict:
     import boto3
     import botocore.exceptions
 
+    _quiet_botocore()
     try:
         client = boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint or None)
         text = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
@@ -132,5 +142,6 @@ def iam_token(host: str, port: int, user: str, region: str) -> str:
     if client is None:
         import boto3
 
+        _quiet_botocore()
         client = _rds_clients[region] = boto3.client("rds", region_name=region)
     return client.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user, Region=region)
