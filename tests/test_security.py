@@ -13,14 +13,10 @@ import sys
 import tempfile
 import uuid
 
+import boto3
 import pytest
 
-from conftest import mysql_conn
-from plugins import credentials  # imports locust (gevent patching) before boto3/urllib3 load
-from plugins.config import DbConfig
-from plugins.drivers import MySQLDriver
-
-import boto3  # noqa: E402
+from conftest import REPO, mysql_conn
 from servers import MariaDBServer, free_port, wait_port
 
 PASSWORD = "Sec-" + uuid.uuid4().hex[:16]
@@ -143,22 +139,42 @@ def test_wrong_ca_fails_with_one_line(locust, tls_server):
     assert "Traceback" not in run.output
 
 
+def in_plugin_process(code: str, env=None) -> str:
+    """Run code that imports plugins (and so locust's gevent patching) in its own interpreter.
+
+    Importing locust here would monkey-patch the pytest process and turn the
+    thread-based lock tests of other modules into a blocked single thread.
+    """
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
 def test_right_ca_connects_verified(tls_server):
-    cfg = DbConfig("mysql", port=tls_server.port, user=USER, password=PASSWORD, ssl_ca=tls_server.certs["ca"])
-    conn = MySQLDriver.connect(cfg, database="")
-    cur = conn.cursor()
-    cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-    assert cur.fetchone()[1]  # a cipher: the session is encrypted
-    conn.close()
+    out = in_plugin_process(f"""
+from plugins.config import DbConfig
+from plugins.drivers import MySQLDriver
+cfg = DbConfig("mysql", port={tls_server.port}, user={USER!r}, password={PASSWORD!r}, ssl_ca={tls_server.certs['ca']!r})
+conn = MySQLDriver.connect(cfg, database="")
+cur = conn.cursor()
+cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+print("cipher=" + cur.fetchone()[1])
+""")
+    assert out.startswith("cipher=") and len(out.strip()) > len("cipher=")  # the session is encrypted
 
 
-def test_iam_token_is_signed_for_the_endpoint(monkeypatch):
+def test_iam_token_is_signed_for_the_endpoint():
     """Offline SigV4 signing, as boto3 does it for Aurora; the token embeds no secret key."""
-    for k, v in AWS_ENV.items():
-        monkeypatch.setenv(k, v)
     host = "mycluster.cluster-abc123.eu-west-1.rds.amazonaws.com"
-    assert credentials.region_for(type("O", (), {"aws_region": None, "db_secret_id": None})(), host) == "eu-west-1"
-    token = credentials.iam_token(host, 3306, "app", "eu-west-1")
+    out = in_plugin_process(f"""
+from plugins import credentials
+opts = type("O", (), {{"aws_region": None, "db_secret_id": None}})()
+print(credentials.region_for(opts, {host!r}))
+print(credentials.iam_token({host!r}, 3306, "app", "eu-west-1"))
+""", env=AWS_ENV)
+    region, token = out.split()
+    assert region == "eu-west-1"
     assert token.startswith(f"{host}:3306/?Action=connect&DBUser=app&")
     assert "X-Amz-Credential=AKIDDBSWARMTEST%2F" in token and "%2Feu-west-1%2Frds-db%2Faws4_request" in token
     assert "X-Amz-Signature=" in token and AWS_SECRET not in token
