@@ -30,6 +30,7 @@ class DbConfig:
     reader_port: int | None = None
     ssl_ca: str | None = None
     connect_timeout: float = 10.0
+    iam_region: str | None = None  # set: the password is an Aurora IAM token made at each connect
 
     @property
     def label(self) -> str:
@@ -49,17 +50,28 @@ class DbConfig:
         return f"{host}:{port}"
 
     @classmethod
-    def from_options(cls, opts, engine: str, database: str) -> DbConfig:
-        """Build from Locust options; ``None`` options take the engine defaults."""
+    def from_options(cls, opts, engine: str, database: str, secret: dict | None = None,
+                     iam_region: str | None = None) -> DbConfig:
+        """Build from Locust options; ``None`` options take the engine defaults.
+
+        ``secret`` (an RDS Secrets Manager JSON) supplies the user and password,
+        and the host and port unless --db-host/--db-port say otherwise.
+        """
+        secret = secret or {}
+        host = opts.db_host or "127.0.0.1"
+        if secret.get("host") and host == "127.0.0.1":
+            host = secret["host"]
+        port = opts.db_port or secret.get("port") or DEFAULT_PORT[engine]
         return cls(
             engine=engine,
-            host=opts.db_host or "127.0.0.1",
-            port=int(opts.db_port or DEFAULT_PORT[engine]),
-            user=opts.db_user or DEFAULT_USER[engine],
-            password=opts.db_password or "",
+            host=host,
+            port=int(port),
+            user=secret.get("username") or opts.db_user or DEFAULT_USER[engine],
+            password=secret.get("password") or opts.db_password or "",
             database=opts.db_name or database,
             reader_host=opts.db_reader_host or None,
             reader_port=int(opts.db_reader_port) if opts.db_reader_port else None,
             ssl_ca=opts.db_ssl_ca or None,
             connect_timeout=float(opts.db_connect_timeout or 10.0),
+            iam_region=iam_region,
         )

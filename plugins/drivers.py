@@ -15,7 +15,7 @@ import gevent
 import psycopg2
 import pymysql
 
-from . import errors
+from . import credentials, errors
 from .config import MYSQL, POSTGRES, DbConfig
 from .pg_gevent import make_cooperative
 
@@ -28,6 +28,7 @@ class MySQLDriver:
     @staticmethod
     def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):
         host, port = cfg.endpoint(reader)
+        password = credentials.iam_token(host, port, cfg.user, cfg.iam_region) if cfg.iam_region else cfg.password
         if cfg.ssl_ca:
             tls = {"ssl_ca": cfg.ssl_ca, "ssl_verify_cert": True, "ssl_verify_identity": True}
         else:
@@ -41,7 +42,7 @@ class MySQLDriver:
                     host=host,
                     port=port,
                     user=cfg.user,
-                    password=cfg.password,
+                    password=password,
                     database=cfg.database if database is None else (database or None),
                     connect_timeout=cfg.connect_timeout,
                     autocommit=True,
@@ -68,12 +69,13 @@ class PostgresDriver:
     def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):
         make_cooperative()
         host, port = cfg.endpoint(reader)
+        password = credentials.iam_token(host, port, cfg.user, cfg.iam_region) if cfg.iam_region else cfg.password
         tls = {"sslmode": "verify-full", "sslrootcert": cfg.ssl_ca} if cfg.ssl_ca else {"sslmode": "disable"}
         conn = psycopg2.connect(
             host=host,
             port=port,
             user=cfg.user,
-            password=cfg.password,
+            password=password,
             dbname=cfg.database if database is None else (database or "postgres"),
             # libpq takes whole seconds and treats 1 as 2.
             connect_timeout=max(2, int(round(cfg.connect_timeout))),

@@ -39,21 +39,34 @@ OTHER = ErrorClass("error", retryable=False, reconnect=False)
 
 # MySQL / MariaDB / Aurora MySQL server and client error numbers.
 MYSQL_CODES = {
-    1040: TOO_MANY_CONNECTIONS,
-    1044: AUTH_FAILED,
-    1045: AUTH_FAILED,
+    1040: TOO_MANY_CONNECTIONS,  # max_connections reached
+    1203: TOO_MANY_CONNECTIONS,  # max_user_connections (per user)
+    1226: TOO_MANY_CONNECTIONS,  # user resource limit
+    1044: AUTH_FAILED,  # no access to this database
+    1045: AUTH_FAILED,  # wrong user or password
+    1130: AUTH_FAILED,  # host not allowed
+    1698: AUTH_FAILED,
     1049: UNKNOWN_DATABASE,
-    1105: SCALING_ABORT,  # Aurora: "The last transaction was aborted ... Please retry."
+    1053: CONNECTION_LOST,  # server shutdown in progress (the statement was cut off)
+    1105: SCALING_ABORT,  # Aurora: "The last transaction was aborted ... Please retry." (refined below)
     1146: SCHEMA_MISSING,
+    1152: CONNECTION_LOST,  # aborted connection
+    1158: CONNECTION_LOST,  # network read/write errors and timeouts
+    1159: CONNECTION_LOST,
+    1160: CONNECTION_LOST,
+    1161: CONNECTION_LOST,
     1205: LOCK_WAIT_TIMEOUT,
     1213: DEADLOCK,
     1290: READ_ONLY,  # --read-only: a writer that became a reader after failover
     1836: READ_ONLY,
     1792: READ_ONLY,
     1927: CONNECTION_LOST,  # MariaDB: connection killed
-    3024: STATEMENT_TIMEOUT,
+    4031: CONNECTION_LOST,  # MySQL 8: disconnected for inactivity
+    3024: STATEMENT_TIMEOUT,  # MySQL max_execution_time
     1969: STATEMENT_TIMEOUT,  # MariaDB max_statement_time
-    2003: CONNECT_REFUSED,  # refined below by message (timeout)
+    1317: STATEMENT_TIMEOUT,  # query interrupted (KILL QUERY, a timeout)
+    2002: CONNECT_REFUSED,
+    2003: CONNECT_REFUSED,  # refined below by message (timeout, unknown host)
     2005: UNKNOWN_HOST,
     2006: CONNECTION_LOST,
     2013: CONNECTION_LOST,
@@ -69,6 +82,9 @@ PG_CODES = {
     "57P02": CONNECTION_LOST,  # crash shutdown
     "57P03": CONNECT_REFUSED,  # cannot connect now (starting up)
     "08000": CONNECTION_LOST,
+    "08001": CONNECT_REFUSED,
+    "08004": CONNECT_REFUSED,
+    "57P04": CONNECTION_LOST,  # database dropped
     "08003": CONNECTION_LOST,
     "08006": CONNECTION_LOST,
     "40P01": DEADLOCK,
@@ -89,9 +105,15 @@ _PG_TEXT = (
     ("timed out", CONNECT_TIMEOUT),
     ("could not translate host name", UNKNOWN_HOST),
     ("name or service not known", UNKNOWN_HOST),
+    ("too many clients", TOO_MANY_CONNECTIONS),
+    ("remaining connection slots are reserved", TOO_MANY_CONNECTIONS),
+    ("the database system is", CONNECT_REFUSED),  # starting up / shutting down / in recovery
+    ("ssl syscall error", CONNECTION_LOST),
+    ("ssl connection has been closed", CONNECTION_LOST),
     ("password authentication failed", AUTH_FAILED),
     ("no password supplied", AUTH_FAILED),
     ("no pg_hba.conf entry", AUTH_FAILED),
+    ('role "', AUTH_FAILED),  # role "x" does not exist
     ("does not exist", UNKNOWN_DATABASE),  # 'database "x" does not exist' at connect
     ("ssl", TLS_FAILED),
     ("certificate", TLS_FAILED),
@@ -101,7 +123,6 @@ _PG_TEXT = (
     ("could not receive data", CONNECTION_LOST),
     ("could not send data", CONNECTION_LOST),
     ("connection has been closed", CONNECTION_LOST),
-    ("too many clients", TOO_MANY_CONNECTIONS),
 )
 
 
@@ -142,9 +163,13 @@ def classify_mysql(exc: BaseException) -> DatabaseError:
         cls = _socket_class(exc) or CONNECTION_LOST
         return DatabaseError("MySQL", "client", cls, detail or "connection closed")
     cls = MYSQL_CODES.get(code, OTHER)
+    if code == 1105 and "retry" not in detail.lower() and "abort" not in detail.lower():
+        cls = OTHER  # plain ER_UNKNOWN_ERROR, not Aurora's forced-scaling abort
     if code == 2003:
         low = detail.lower()
-        if "timed out" in low:
+        if "ssl" in low or "certificate" in low:
+            cls = TLS_FAILED
+        elif "timed out" in low:
             cls = CONNECT_TIMEOUT
         elif "name or service" in low or "nodename" in low or "getaddrinfo" in low:
             cls = UNKNOWN_HOST

@@ -57,6 +57,12 @@ def add_database_options(parser, **_kwargs):
     add("db-init", action="store_true", default=False, help="Create and seed the scenario's schema before users start")
     add("wait-min", type=float, default=None, help="Least think time between tasks of a user, seconds (default: the scenario's)")
     add("wait-max", type=float, default=None, help="Most think time between tasks of a user, seconds (default: the scenario's)")
+    add("db-retries", type=int, default=2,
+        help="Times a transaction (or statement) that failed with a retryable error (deadlock, 1105, ...) is run again; 0 = off")
+    add("db-retry-backoff", type=float, default=0.25,
+        help="Base backoff in seconds between retries and between reconnect attempts (doubles each time, with jitter)")
+    add("db-retry-backoff-max", type=float, default=1.0,
+        help="Longest backoff in seconds: a down database sees about one connection attempt per user per this period")
 
 
 def validate(opts) -> list[str]:
@@ -82,4 +88,13 @@ def validate(opts) -> list[str]:
             problems.append(f"{flag} {value}: must not be negative")
     if lo is not None and hi is not None and 0 <= hi < lo:
         problems.append(f"--wait-max {hi}: must not be less than --wait-min {lo}")
+    retries = getattr(opts, "db_retries", None)
+    if retries is not None and not 0 <= retries <= 100:
+        problems.append(f"--db-retries {retries}: must be between 0 and 100")
+    backoff, cap = getattr(opts, "db_retry_backoff", None), getattr(opts, "db_retry_backoff_max", None)
+    for flag, value in (("--db-retry-backoff", backoff), ("--db-retry-backoff-max", cap)):
+        if value is not None and not 0 < value <= 300:
+            problems.append(f"{flag} {value}: must be greater than 0 and at most 300 seconds")
+    if backoff is not None and cap is not None and 0 < cap < backoff:
+        problems.append(f"--db-retry-backoff-max {cap}: must not be less than --db-retry-backoff {backoff}")
     return problems

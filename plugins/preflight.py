@@ -17,7 +17,7 @@ import sys
 from locust import events
 from locust.runners import WorkerRunner
 
-from . import options
+from . import credentials, options
 from .config import MYSQL, DbConfig
 from .drivers import driver_for
 from .scenario import Scenario, in_use
@@ -126,7 +126,7 @@ def check_scenario(scenario: Scenario, opts) -> DbConfig:
 def problems(environment) -> list[str]:
     """Every problem found, one line each; empty when the run may start."""
     opts = environment.parsed_options
-    found = list(options.validate(opts))
+    found = list(options.validate(opts)) + credentials.validate(opts)
     scenarios = in_use(environment)
     for scenario in scenarios:
         if scenario.validate is not None:
@@ -136,7 +136,7 @@ def problems(environment) -> list[str]:
     for scenario in scenarios:
         try:
             cfg = check_scenario(scenario, opts)
-        except PreflightError as exc:
+        except (PreflightError, credentials.CredentialsError) as exc:
             return [str(exc)]
         _checked.add(cfg)
     return []

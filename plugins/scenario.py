@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import credentials
 from .config import MYSQL, DbConfig
 
 _REGISTRY: dict[str, Scenario] = {}
@@ -34,7 +35,9 @@ class Scenario:
         return self.engine or chosen or MYSQL
 
     def config(self, opts) -> DbConfig:
-        return DbConfig.from_options(opts, self.engine_for(opts), self.database)
+        """Connection settings; raises credentials.CredentialsError when a secret cannot be read."""
+        region = credentials.region_for(opts, opts.db_host) if getattr(opts, "db_iam_auth", False) else None
+        return DbConfig.from_options(opts, self.engine_for(opts), self.database, credentials.secret(opts), region)
 
 
 def register(scenario: Scenario) -> Scenario:

@@ -22,17 +22,34 @@ from .workload import Outcome, Statement
 _NO_CONTEXT: dict = {}
 
 
+DEFAULT_RETRIES = 2
+DEFAULT_BACKOFF = 0.25
+DEFAULT_BACKOFF_MAX = 1.0
+
+
 class ReconnectPolicy:
-    """Exponential backoff with jitter between failed connection attempts."""
+    """Exponential backoff with jitter: between failed connection attempts and between retries.
+
+    The n-th consecutive failure waits ``min(cap, base * 2**(n-1))`` scaled by
+    a random factor in [0.5, 1], so users that lost the database together do
+    not come back in lockstep, and a database that is down sees about one
+    attempt per user per ``cap`` seconds.
+    """
 
     __slots__ = ("base", "cap")
 
-    def __init__(self, base: float = 0.25, cap: float = 2.0):
+    def __init__(self, base: float = DEFAULT_BACKOFF, cap: float = DEFAULT_BACKOFF_MAX):
         self.base = base
-        self.cap = cap
+        self.cap = max(cap, base)
 
     def delay(self, failures: int) -> float:
         return min(self.cap, self.base * (2 ** max(0, failures - 1))) * random.uniform(0.5, 1.0)
+
+    @classmethod
+    def from_options(cls, opts) -> ReconnectPolicy:
+        base = getattr(opts, "db_retry_backoff", None)
+        cap = getattr(opts, "db_retry_backoff_max", None)
+        return cls(DEFAULT_BACKOFF if base is None else base, DEFAULT_BACKOFF_MAX if cap is None else cap)
 
 
 class Tx:
@@ -126,12 +143,17 @@ class Link:
 class DbSession:
     """The connections of one Locust user and the operations it reports."""
 
-    def __init__(self, environment, config: DbConfig, reconnect: ReconnectPolicy | None = None):
+    def __init__(self, environment, config: DbConfig, reconnect: ReconnectPolicy | None = None,
+                 retries: int | None = None):
+        opts = getattr(environment, "parsed_options", None)
         self.config = config
         self.driver = driver_for(config.engine)
         self.request_type = config.label
         self.fire = environment.events.request.fire
-        self.reconnect = reconnect or ReconnectPolicy()
+        self.reconnect = reconnect or ReconnectPolicy.from_options(opts)
+        if retries is None:
+            retries = getattr(opts, "db_retries", None)
+        self.retries = DEFAULT_RETRIES if retries is None else max(0, int(retries))
         self.writer = Link(self, reader=False)
         self.reader = Link(self, reader=True) if config.has_reader else self.writer
         self._errors = self.driver.errors
@@ -154,87 +176,130 @@ class DbSession:
             link.drop()
 
     def run(self, stmt: Statement, params=None):
-        """Run one statement as one request; rows (query), row count (change) or None on failure."""
+        """Run one statement as one request; rows (query), row count (change) or None on failure.
+
+        A retryable error runs the statement again (``retries`` times, after
+        the backoff); a write whose connection broke is not re-run, because
+        it may have been applied.
+        """
         link = self.reader if stmt.read else self.writer
-        cur = link.cursor
-        if cur is None:
-            cur = link.open()
+        attempt, first = 0, 0.0
+        while True:
+            cur = link.cursor
             if cur is None:
+                cur = link.open()
+                if cur is None:
+                    return None
+            start = perf_counter()
+            try:
+                cur.execute(stmt.sql, params)
+                if cur.description is None:
+                    result = length = cur.rowcount
+                else:
+                    result = cur.fetchall()
+                    length = len(result)
+            except self._errors as exc:
+                err = self._failed(link, stmt.name, start, exc, in_tx=False)
+                if attempt < self.retries and err.retryable and (stmt.read or not err.reconnect):
+                    attempt += 1
+                    if attempt == 1:
+                        first = start
+                    gevent.sleep(self.reconnect.delay(attempt))
+                    continue
                 return None
-        start = perf_counter()
-        try:
-            cur.execute(stmt.sql, params)
-            if cur.description is None:
-                result = length = cur.rowcount
-            else:
-                result = cur.fetchall()
-                length = len(result)
-        except self._errors as exc:
-            self._failed(link, stmt.name, start, exc, in_tx=False)
-            return None
-        self.fire(
-            request_type=self.request_type,
-            name=stmt.name,
-            response_time=(perf_counter() - start) * 1000.0,
-            response_length=length,
-            exception=None,
-            context=_NO_CONTEXT,
-        )
-        return result
+            self.fire(
+                request_type=self.request_type,
+                name=stmt.name,
+                response_time=(perf_counter() - start) * 1000.0,
+                response_length=length,
+                exception=None,
+                context=_NO_CONTEXT,
+            )
+            if attempt:
+                self._retried(stmt.name, first, length)
+            return result
 
     def transaction(self, name: str, body, *args):
         """Run ``body(tx, *args)`` between BEGIN and COMMIT on the writer, as one request.
 
         Returns what the body returned; None when it failed (rolled back and
         reported as a failure) or ended in an ``Outcome`` (rolled back and
-        reported as a success named ``"<name>: <label>"``).
+        reported as a success named ``"<name>: <label>"``). A retryable error
+        runs the whole transaction again (``retries`` times, after the
+        backoff), except a connection lost during COMMIT: the transaction may
+        have committed, so it is reported and not repeated.
         """
         link = self.writer
-        cur = link.cursor
-        if cur is None:
-            cur = link.open()
+        attempt, first = 0, 0.0
+        while True:
+            cur = link.cursor
             if cur is None:
-                return None
-        tx = Tx(cur)
-        start = perf_counter()
-        try:
-            cur.execute("BEGIN")
-            result = body(tx, *args)
-            cur.execute("COMMIT")
-        except Outcome as outcome:
+                cur = link.open()
+                if cur is None:
+                    return None
+            tx = Tx(cur)
+            committing = False
+            start = perf_counter()
             try:
-                cur.execute("ROLLBACK")
-            except self._errors as exc:
-                self._failed(link, name, start, exc, in_tx=False)
+                cur.execute("BEGIN")
+                result = body(tx, *args)
+                committing = True
+                cur.execute("COMMIT")
+            except Outcome as outcome:
+                try:
+                    cur.execute("ROLLBACK")
+                except self._errors as exc:
+                    self._failed(link, name, start, exc, in_tx=False)
+                    return None
+                self.fire(
+                    request_type=self.request_type,
+                    name=f"{name}: {outcome.label}",
+                    response_time=(perf_counter() - start) * 1000.0,
+                    response_length=tx.rows,
+                    exception=None,
+                    context=_NO_CONTEXT,
+                )
+                if attempt:
+                    self._retried(name, first, tx.rows)
                 return None
+            except self._errors as exc:
+                err = self._failed(link, name, start, exc, in_tx=True)
+                if attempt < self.retries and err.retryable and not (committing and err.reconnect):
+                    attempt += 1
+                    if attempt == 1:
+                        first = start
+                    gevent.sleep(self.reconnect.delay(attempt))
+                    continue
+                return None
+            except BaseException:
+                # A bug in the body or the greenlet being killed: never leave the
+                # transaction open on a connection that will be reused.
+                link.drop()
+                raise
             self.fire(
                 request_type=self.request_type,
-                name=f"{name}: {outcome.label}",
+                name=name,
                 response_time=(perf_counter() - start) * 1000.0,
                 response_length=tx.rows,
                 exception=None,
                 context=_NO_CONTEXT,
             )
-            return None
-        except self._errors as exc:
-            self._failed(link, name, start, exc, in_tx=True)
-            return None
-        except BaseException:
-            # A bug in the body or the greenlet being killed: never leave the
-            # transaction open on a connection that will be reused.
-            link.drop()
-            raise
+            if attempt:
+                self._retried(name, first, tx.rows)
+            return result
+
+    def _retried(self, name: str, first: float, length: int) -> None:
+        """Count a success that needed retries, timed from the first attempt (backoff included)."""
         self.fire(
             request_type=self.request_type,
-            name=name,
-            response_time=(perf_counter() - start) * 1000.0,
-            response_length=tx.rows,
+            name=f"{name} (retried)",
+            response_time=(perf_counter() - first) * 1000.0,
+            response_length=length,
             exception=None,
             context=_NO_CONTEXT,
         )
-        return result
 
-    def _failed(self, link: Link, name: str, start: float, exc: BaseException, in_tx: bool) -> None:
+    def _failed(self, link: Link, name: str, start: float, exc: BaseException, in_tx: bool):
         elapsed = (perf_counter() - start) * 1000.0
         err = self.driver.classify(exc)
         if err.reconnect:
@@ -252,6 +317,7 @@ class DbSession:
             exception=err,
             context=_NO_CONTEXT,
         )
+        return err
 
 
 def _in_transaction(conn) -> bool:

@@ -40,9 +40,10 @@ def wait_port(port: int, up: bool = True, timeout: float = 30.0) -> None:
 class MariaDBServer:
     """mariadbd on 127.0.0.1:<port> with root and an empty password."""
 
-    def __init__(self, max_connections: int = 200, port: int | None = None):
+    def __init__(self, max_connections: int = 200, port: int | None = None, extra_args: tuple = ()):
         self.port = port or free_port()
         self.max_connections = max_connections
+        self.extra_args = tuple(extra_args)  # e.g. ("--ssl-ca=...", "--ssl-cert=...", "--ssl-key=...")
         self.dir = tempfile.mkdtemp(prefix="dbswarm-mariadb-")
         self.datadir = os.path.join(self.dir, "data")
         self.proc = None
@@ -61,7 +62,7 @@ class MariaDBServer:
              "--bind-address=127.0.0.1", f"--port={self.port}", f"--socket={self.dir}/mysqld.sock",
              f"--pid-file={self.dir}/mysqld.pid", f"--max-connections={self.max_connections}",
              "--skip-name-resolve", "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
-             f"--log-error={self.dir}/error.log"],
+             f"--log-error={self.dir}/error.log", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
