@@ -56,6 +56,7 @@ def add_database_options(parser, **_kwargs):
     add("db-connect-timeout", type=float, default=5.0, help="Seconds to wait for a connection")
     add("db-init", action="store_true", default=False, help="Create and seed the scenario's schema before users start")
     add("wait-min", type=float, default=None, help="Least think time between tasks of a user, seconds (default: the scenario's)")
+    add("statement-stats", action="store_true", default=False, help="Also report each statement of a transaction as its own request")
     add("wait-max", type=float, default=None, help="Most think time between tasks of a user, seconds (default: the scenario's)")
 
 
