@@ -13,10 +13,11 @@ import random
 
 from locust import User
 
-from . import counters, drain, options, preflight, report  # noqa: F401  (register their listeners)
+from . import arrival, checks, counters, drain, options, preflight, report, shapes  # noqa: F401  (register their listeners)
 from .config import MYSQL, POSTGRES
 from .scenario import Scenario
 from .session import DbSession
+from .arrival import pacer_for
 
 
 class DatabaseUser(User):
@@ -40,14 +41,23 @@ class DatabaseUser(User):
         if self._wait[1] < self._wait[0]:
             self._wait = (self._wait[0], self._wait[0])
 
+    _pacer = None  # set at start with --target-rps
+
     def wait_time(self):
+        if self._pacer is not None:
+            return self._pacer.wait_time()
         lo, hi = self._wait
         return lo if hi <= lo else random.uniform(lo, hi)
 
     def on_start(self):
         self.db.open()
+        self._pacer = pacer_for(self)
+        if self._pacer is not None:
+            self._pacer.start()
 
     def on_stop(self):
+        if self._pacer is not None:
+            self._pacer.stop()
         self.db.close()
 
 
