@@ -46,6 +46,7 @@ class MariaDBServer:
         self.dir = tempfile.mkdtemp(prefix="dbswarm-mariadb-")
         self.datadir = os.path.join(self.dir, "data")
         self.proc = None
+        shutil.chown(self.dir, "mysql", "mysql")  # before install: mkdtemp is 0700 root
         subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=mysql",
              "--auth-root-authentication-method=normal", "--skip-test-db"],
