@@ -13,7 +13,8 @@ import random
 
 from locust import User
 
-from . import arrival, checks, counters, drain, options, preflight, report, shapes  # noqa: F401  (register their listeners)
+from . import arrival, checks, shapes  # noqa: F401  (first: their option checks run before the preflight connects)
+from . import counters, drain, options, preflight, report  # noqa: F401  (register their listeners)
 from .config import MYSQL, POSTGRES
 from .scenario import Scenario
 from .session import DbSession
