@@ -4,6 +4,7 @@ import threading
 import time
 
 from conftest import mysql_conn
+from servers import free_port
 
 TARGET = 40.0
 USERS = "10"
@@ -62,3 +63,27 @@ def test_stall_shows_as_latency_and_the_rate_recovers(locust, mysql_db):
     assert _at_least(intended, 1000) >= 25, intended["response_times"]
     # Overdue transactions ran back to back: the rate over the run, stall included, is still the target.
     assert abs(_rate(run.entry(f"{TX} (schedule lag)")) - TARGET) <= 0.03 * TARGET
+
+
+def _own_master_port():
+    port = str(free_port())
+    return ("--master-bind-port", port, "--master-port", port)
+
+
+def test_rate_is_divided_among_worker_processes(locust, mysql_db):
+    # A port of its own: workers of other concurrent runs must not join this master (default 5557).
+    run = locust(*_args(mysql_db, 12), "--processes", "2", *_own_master_port(), timeout=90)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.failures() == 0
+    lag = run.entry(f"{TX} (schedule lag)")
+    assert abs(_rate(lag) - TARGET) <= 0.02 * TARGET, sorted(lag["num_reqs_per_sec"].items())
+
+
+def test_shortfall_above_capacity_is_reported(locust, mysql_db):
+    args = list(_args(mysql_db, 3))
+    args[args.index("--target-rps") + 1] = "100000"
+    args[args.index("-u") + 1] = "2"
+    run = locust(*args, timeout=60)
+    assert run.returncode == 0, run.output[-3000:]
+    shortfall = [line for line in run.stdout.splitlines() if line.strip().startswith("shortfall: ")]
+    assert len(shortfall) == 1 and "below --target-rps" in shortfall[0]
