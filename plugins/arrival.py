@@ -26,7 +26,7 @@ from gevent import getcurrent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from .options import option_group
+from .options import number, option_group
 from .session import STATEMENT_CONTEXT
 
 PACE_TYPE = "schedule"
@@ -76,7 +76,7 @@ class Pacer:
 
 def pacer_for(user) -> Pacer | None:
     """A Pacer when --target-rps is set (read at user start: workers get options with the spawn message)."""
-    rate = getattr(user.environment.parsed_options, "target_rps", None)
+    rate = number(getattr(user.environment.parsed_options, "target_rps", None))
     return Pacer(user.environment.runner, rate) if rate else None
 
 
@@ -88,7 +88,7 @@ def _options(parser, **_kwargs):
 
 
 def validate(opts) -> list[str]:
-    rate = getattr(opts, "target_rps", None)
+    rate = number(getattr(opts, "target_rps", None))
     if rate is not None and not rate > 0:
         return [f"--target-rps {rate:g}: must be greater than 0"]
     return []
@@ -126,7 +126,7 @@ def _tell_workers(environment):
         gevent.sleep(0.1)
         workers = runner.clients.ready + runner.clients.spawning + runner.clients.running
         state = (runner.target_user_count, tuple(sorted(c.id for c in workers)))
-        if state != sent and environment.parsed_options.target_rps:
+        if state != sent and number(environment.parsed_options.target_rps):
             for client in workers:
                 runner.send_message(_MESSAGE, {"users": runner.target_user_count}, client.id)
             sent = state
@@ -148,7 +148,7 @@ def _on_init(environment, runner=None, **_kwargs):
 
 def rate_lines(environment) -> list[str]:
     """Target against achieved rate, and the shortfall when the target was missed."""
-    target = getattr(environment.parsed_options, "target_rps", None)
+    target = number(getattr(environment.parsed_options, "target_rps", None))
     stats = environment.runner.stats
     lags = [e for (name, method), e in stats.entries.items() if method == PACE_TYPE and name.endswith(LAG_SUFFIX)]
     if not target or not lags:

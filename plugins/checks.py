@@ -18,7 +18,7 @@ from locust.runners import WorkerRunner
 from locust.stats import StatsEntry
 
 from .arrival import PACE_TYPE
-from .options import option_group
+from .options import number, option_group
 
 EXIT_CHECK_FAILED = 3
 OVERALL = ""
@@ -53,10 +53,10 @@ def parse_p99(text: str | None) -> dict[str, float]:
 
 def validate(opts) -> list[str]:
     problems = []
-    ratio = getattr(opts, "check_fail_ratio", None)
+    ratio = number(getattr(opts, "check_fail_ratio", None))
     if ratio is not None and not 0 <= ratio <= 1:
         problems.append(f"--check-fail-ratio {ratio:g}: must be between 0 and 1")
-    rps = getattr(opts, "check_min_rps", None)
+    rps = number(getattr(opts, "check_min_rps", None))
     if rps is not None and rps < 0:
         problems.append(f"--check-min-rps {rps:g}: must not be negative")
     try:
@@ -90,7 +90,7 @@ def evaluate(environment) -> list[tuple[bool, str]]:
     stats = environment.runner.stats
     overall = _overall(stats)
     results = []
-    ratio = opts.check_fail_ratio
+    ratio = number(opts.check_fail_ratio)
     if ratio is not None:
         actual = overall.fail_ratio
         results.append((actual <= ratio, f"fail ratio {actual:.4f} (limit {ratio:g})"))
@@ -102,10 +102,11 @@ def evaluate(environment) -> list[tuple[bool, str]]:
             continue
         p99 = entry.get_response_time_percentile(0.99)
         results.append((p99 <= limit, f"{label} {p99:g} ms (limit {limit:g} ms)"))
-    if opts.check_min_rps is not None:
+    least = number(opts.check_min_rps)
+    if least is not None:
         seconds = (overall.last_request_timestamp or 0) - stats.total.start_time
         rps = overall.num_requests / seconds if seconds > 0 else 0.0
-        results.append((rps >= opts.check_min_rps, f"rps {rps:.2f} (minimum {opts.check_min_rps:g})"))
+        results.append((rps >= least, f"rps {rps:.2f} (minimum {least:g})"))
     return results
 
 

@@ -84,3 +84,11 @@ def validate(opts) -> list[str]:
     if lo is not None and hi is not None and 0 <= hi < lo:
         problems.append(f"--wait-max {hi}: must not be less than --wait-min {lo}")
     return problems
+
+
+def number(value):
+    """An option that defaults to None as a float (or None): the web UI's start form sends such options as text."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    text = str(value).strip()
+    return float(text) if text else None

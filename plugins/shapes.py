@@ -24,7 +24,7 @@ import sys
 from locust import LoadTestShape, events
 from locust.runners import WorkerRunner
 
-from .options import option_group
+from .options import number, option_group
 
 
 class _OptionShape(LoadTestShape):
@@ -48,7 +48,7 @@ class LabRamp(_OptionShape):
         reach = math.ceil(o.step_max_users / o.step_users) * o.step_seconds
         if o.step_hold_seconds and t >= reach - o.step_seconds + o.step_hold_seconds:
             return None
-        return _step_users(o, t), o.step_spawn_rate or o.step_users
+        return _step_users(o, t), number(o.step_spawn_rate) or o.step_users
 
 
 class Steps(_OptionShape):
@@ -58,7 +58,7 @@ class Steps(_OptionShape):
         o, t = self.opts, self.get_run_time()
         if t >= math.ceil(o.step_max_users / o.step_users) * o.step_seconds:
             return None
-        return _step_users(o, t), o.step_spawn_rate or o.step_users
+        return _step_users(o, t), number(o.step_spawn_rate) or o.step_users
 
 
 class Spike(_OptionShape):
@@ -140,7 +140,7 @@ def validate(opts) -> list[str]:
         if not value > 0:
             problems.append(f"--{flag.replace('_', '-')} {value:g}: must be greater than 0")
     for flag in ("step_hold_seconds", "spike_idle_seconds", "step_spawn_rate"):
-        value = getattr(opts, flag)
+        value = number(getattr(opts, flag))
         if value is not None and value < 0:
             problems.append(f"--{flag.replace('_', '-')} {value:g}: must not be negative")
     if opts.shape == "csv":
