@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Empty: a local moto server is CloudWatch for the run; "aws": real CloudWatch; else an endpoint URL.
 CLOUDWATCH_ENDPOINT ?=
 
-.PHONY: run ui test services browser clean
+.PHONY: run ui test services browser test-tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ services:
 
 browser:
 	@tools/chromium.sh
+
+test-tools:
+	@tools/test-tools.sh
 
 run: $(VENV)/.installed services
 	@mkdir -p $(REPORTS)
@@ -40,7 +43,7 @@ run: $(VENV)/.installed services
 ui: $(VENV)/.installed services
 	$(PY) -m locust -f locustfiles/flash_sale.py --db-init $(LOCUST_ARGS)
 
-test: $(VENV)/.installed services browser
+test: $(VENV)/.installed services browser test-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -56,6 +56,7 @@ def add_database_options(parser, **_kwargs):
     add("db-connect-timeout", type=float, default=10.0, help="Seconds to wait for a connection")
     add("db-init", action="store_true", default=False, help="Create and seed the scenario's schema before users start")
     add("wait-min", type=float, default=None, help="Least think time between tasks of a user, seconds (default: the scenario's)")
+    add("statement-stats", action="store_true", default=False, help="Also report each statement of a transaction as its own request")
     add("wait-max", type=float, default=None, help="Most think time between tasks of a user, seconds (default: the scenario's)")
     add("db-retries", type=int, default=2,
         help="Times a transaction (or statement) that failed with a retryable error (deadlock, 1105, ...) is run again; 0 = off")
@@ -98,3 +99,11 @@ def validate(opts) -> list[str]:
     if backoff is not None and cap is not None and 0 < cap < backoff:
         problems.append(f"--db-retry-backoff-max {cap}: must not be less than --db-retry-backoff {backoff}")
     return problems
+
+
+def number(value):
+    """An option that defaults to None as a float (or None): the web UI's start form sends such options as text."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    text = str(value).strip()
+    return float(text) if text else None

@@ -13,6 +13,8 @@ import random
 
 from locust import User
 
+# First: their option checks run before the preflight connects.
+from . import arrival, checks, shapes  # noqa: F401, I001
 # Importing these registers their Locust listeners (options, preflight, reports, CloudWatch...).
 from . import (  # noqa: F401
     cloudwatch,
@@ -29,6 +31,7 @@ from . import (  # noqa: F401
 from .config import MYSQL, POSTGRES, DbConfig
 from .scenario import Scenario
 from .session import DbSession
+from .arrival import pacer_for
 
 
 class DatabaseUser(User):
@@ -50,14 +53,23 @@ class DatabaseUser(User):
         if self._wait[1] < self._wait[0]:
             self._wait = (self._wait[0], self._wait[0])
 
+    _pacer = None  # set at start with --target-rps
+
     def wait_time(self):
+        if self._pacer is not None:
+            return self._pacer.wait_time()
         lo, hi = self._wait
         return lo if hi <= lo else random.uniform(lo, hi)
 
     def on_start(self):
         self.db.open()
+        self._pacer = pacer_for(self)
+        if self._pacer is not None:
+            self._pacer.start()
 
     def on_stop(self):
+        if self._pacer is not None:
+            self._pacer.stop()
         self.db.close()
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Command-line tools the tests drive besides the databases: sysbench (the OLTP
+# tests compare against it on the same tables). Installs what is missing.
+set -euo pipefail
+
+missing=()
+command -v sysbench >/dev/null || missing+=(sysbench)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "test-tools: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
