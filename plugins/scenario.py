@@ -34,10 +34,14 @@ class Scenario:
             return self.engine  # preflight reports the conflict
         return self.engine or chosen or MYSQL
 
-    def config(self, opts) -> DbConfig:
-        """Connection settings; raises credentials.CredentialsError when a secret cannot be read."""
+    def config(self, opts, engine: str | None = None) -> DbConfig:
+        """Connection settings (``engine`` overrides the scenario's, for users with a fixed engine).
+
+        Raises credentials.CredentialsError when a secret cannot be read.
+        """
         region = credentials.region_for(opts, opts.db_host) if getattr(opts, "db_iam_auth", False) else None
-        return DbConfig.from_options(opts, self.engine_for(opts), self.database, credentials.secret(opts), region)
+        return DbConfig.from_options(opts, engine or self.engine_for(opts), self.database,
+                                     credentials.secret(opts), region)
 
 
 def register(scenario: Scenario) -> Scenario:

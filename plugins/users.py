@@ -28,10 +28,10 @@ from . import (  # noqa: F401
     run_report,
     web_db_tab,
 )
-from .config import MYSQL, POSTGRES, DbConfig
+from .config import MYSQL, POSTGRES
 from .scenario import Scenario
-from .session import DbSession
 from .arrival import pacer_for
+from .session import DbSession
 
 
 class DatabaseUser(User):
@@ -45,8 +45,7 @@ class DatabaseUser(User):
         if opts is None:
             raise RuntimeError("DatabaseUser needs Locust's parsed options (run it with the locust command)")
         scenario = self.scenario or Scenario(name=type(self).__name__, database="test")
-        engine = self.engine or scenario.engine_for(opts)
-        self.db = DbSession(environment, DbConfig.from_options(opts, engine, scenario.database))
+        self.db = DbSession(environment, scenario.config(opts, self.engine))
         lo = getattr(opts, "wait_min", None)
         hi = getattr(opts, "wait_max", None)
         self._wait = (scenario.wait[0] if lo is None else lo, scenario.wait[1] if hi is None else hi)
