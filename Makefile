@@ -12,7 +12,7 @@ PROCESSES ?= 2
 LOCUST_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run ui test services clean
+.PHONY: run ui test services deploy-tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 services:
 	@tools/services.sh
+
+deploy-tools:
+	@tools/deploy-tools.sh
 
 run: $(VENV)/.installed services
 	@mkdir -p $(REPORTS)
@@ -32,7 +35,7 @@ run: $(VENV)/.installed services
 ui: $(VENV)/.installed services
 	$(PY) -m locust -f locustfiles/flash_sale.py --db-init $(LOCUST_ARGS)
 
-test: $(VENV)/.installed services
+test: $(VENV)/.installed services deploy-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
