@@ -13,7 +13,7 @@ import random
 
 from locust import User
 
-from . import counters, drain, options, preflight, report  # noqa: F401  (register their listeners)
+from . import counters, drain, options, preflight, report, s3_reports  # noqa: F401  (register their listeners)
 from .config import MYSQL, POSTGRES
 from .scenario import Scenario
 from .session import DbSession
