@@ -164,10 +164,15 @@ def _on_init(environment, **_kwargs):
         environment.stop_timeout = GRACEFUL_STOP_SECONDS
     found = problems(environment)
     if found:
-        for line in found:
-            sys.stderr.write(f"dbswarm: {line}\n")
-        sys.stderr.flush()
-        sys.exit(EXIT_PREFLIGHT)
+        exit_with(found)
+
+
+def exit_with(found: list[str]) -> None:
+    """End the process before any load: one "dbswarm: ..." line per problem, exit code 2."""
+    for line in found:
+        sys.stderr.write(f"dbswarm: {line}\n")
+    sys.stderr.flush()
+    sys.exit(EXIT_PREFLIGHT)
 
 
 @events.test_start.add_listener

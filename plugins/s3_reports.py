@@ -25,8 +25,8 @@ from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from .options import option_group
+from .preflight import exit_with
 
-EXIT_BAD_OPTION = 2
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 logger = logging.getLogger("dbswarm")
 _run = {}
@@ -58,10 +58,7 @@ def _on_init(environment, **_kwargs):
         return
     problems = validate(opts)
     if problems:
-        for line in problems:
-            sys.stderr.write(f"dbswarm: {line}\n")
-        sys.stderr.flush()
-        sys.exit(EXIT_BAD_OPTION)
+        exit_with(problems)
     if opts.report_s3_bucket:
         _run["environment"] = environment
         _run["started"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
