@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Empty: a local moto server is CloudWatch for the run; "aws": real CloudWatch; else an endpoint URL.
 CLOUDWATCH_ENDPOINT ?=
 
-.PHONY: run ui test services browser test-tools clean
+.PHONY: run ui test services browser test-tools deploy-tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ browser:
 test-tools:
 	@tools/test-tools.sh
 
+deploy-tools:
+	@tools/deploy-tools.sh
+
 run: $(VENV)/.installed services
 	@mkdir -p $(REPORTS)
 	@# --processes talks to its workers over a TCP port: take a free one, not Locust's shared 5557.
@@ -43,7 +46,7 @@ run: $(VENV)/.installed services
 ui: $(VENV)/.installed services
 	$(PY) -m locust -f locustfiles/flash_sale.py --db-init $(LOCUST_ARGS)
 
-test: $(VENV)/.installed services browser test-tools
+test: $(VENV)/.installed services browser test-tools deploy-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

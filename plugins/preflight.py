@@ -143,7 +143,11 @@ def problems(environment) -> list[str]:
 
 
 def _is_master_or_local(environment) -> bool:
-    return environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner)
+    # A worker that joins a running test gets its first spawn message (and so
+    # test_start) before Locust has set environment.runner: ask the options too,
+    # or that worker would run --db-init again and wipe the running test's data.
+    opts = environment.parsed_options
+    return opts is not None and not getattr(opts, "worker", False) and not isinstance(environment.runner, WorkerRunner)
 
 
 GRACEFUL_STOP_SECONDS = 10.0
@@ -160,10 +164,15 @@ def _on_init(environment, **_kwargs):
         environment.stop_timeout = GRACEFUL_STOP_SECONDS
     found = problems(environment)
     if found:
-        for line in found:
-            sys.stderr.write(f"dbswarm: {line}\n")
-        sys.stderr.flush()
-        sys.exit(EXIT_PREFLIGHT)
+        exit_with(found)
+
+
+def exit_with(found: list[str]) -> None:
+    """End the process before any load: one "dbswarm: ..." line per problem, exit code 2."""
+    for line in found:
+        sys.stderr.write(f"dbswarm: {line}\n")
+    sys.stderr.flush()
+    sys.exit(EXIT_PREFLIGHT)
 
 
 @events.test_start.add_listener

@@ -26,6 +26,7 @@ from . import (  # noqa: F401
     preflight,
     report,
     run_report,
+    s3_reports,
     web_db_tab,
 )
 from .config import MYSQL, POSTGRES
