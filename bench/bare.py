@@ -25,8 +25,8 @@ from bench import db  # noqa: E402
 from bench.probe import Window  # noqa: E402
 
 
-def user(engine: str, window: Window) -> None:
-    conn = db.connect(engine)
+def user(engine: str, window: Window, factory=None) -> None:
+    conn = db.connect(engine, connection_factory=factory)
     cur = conn.cursor()
     record, sql, rows, t1 = window.record, db.SQL, db.ROWS, window.t1
     randint = random.randint
@@ -42,19 +42,28 @@ def main() -> None:
     ap.add_argument("--engine", choices=("mysql", "postgres"), required=True)
     ap.add_argument("--users", type=int, required=True)
     ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--pg-wait", choices=("psycogreen", "dbswarm"), default="psycogreen",
+                    help="PostgreSQL wait callback: psycogreen's, or dbswarm's with per-connection watchers")
     args = ap.parse_args()
     if args.procs > 1:
         share = [args.users // args.procs + (i < args.users % args.procs) for i in range(args.procs)]
-        children = [subprocess.Popen([sys.executable, __file__, "--engine", args.engine, "--users", str(n)])
+        children = [subprocess.Popen([sys.executable, __file__, "--engine", args.engine, "--users", str(n),
+                                      "--pg-wait", args.pg_wait])
                     for n in share]
         sys.exit(max(c.wait() for c in children))
-    if args.engine == "postgres":
+    factory = None
+    if args.engine == "postgres" and args.pg_wait == "dbswarm":
+        from plugins.pg_gevent import CooperativeConnection, make_cooperative
+
+        make_cooperative()
+        factory = CooperativeConnection
+    elif args.engine == "postgres":
         import psycogreen.gevent
 
         psycogreen.gevent.patch_psycopg()
     window = Window.from_env()
     window.start()
-    gevent.joinall([gevent.spawn(user, args.engine, window) for _ in range(args.users)], raise_error=True)
+    gevent.joinall([gevent.spawn(user, args.engine, window, factory) for _ in range(args.users)], raise_error=True)
     gevent.sleep(0.2)  # let the window's writer finish
 
 

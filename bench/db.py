@@ -12,7 +12,7 @@ MYSQL = dict(host="127.0.0.1", port=int(os.environ.get("BENCH_MYSQL_PORT", 3306)
 PG = dict(host="127.0.0.1", port=int(os.environ.get("BENCH_PG_PORT", 5432)), user="postgres")
 
 
-def connect(engine: str, database: str | None = DATABASE):
+def connect(engine: str, database: str | None = DATABASE, connection_factory=None):
     """A plain autocommit connection without TLS, as a user would open one."""
     if engine == "mysql":
         import pymysql
@@ -20,7 +20,8 @@ def connect(engine: str, database: str | None = DATABASE):
         return pymysql.connect(**MYSQL, database=database, autocommit=True, ssl_disabled=True)
     import psycopg2
 
-    conn = psycopg2.connect(**PG, dbname=database or "postgres", sslmode="disable")
+    conn = psycopg2.connect(**PG, dbname=database or "postgres", sslmode="disable",
+                            connection_factory=connection_factory)
     conn.autocommit = True
     return conn
 
