@@ -11,10 +11,13 @@ RUN_TIME ?= 60s
 PROCESSES ?= 2
 LOCUST_ARGS ?=
 PYTEST_ARGS ?=
+# make bench BENCH_QUICK=1: one short repetition of 8 users (a smoke run, ~1 min); BENCH_ARGS: more bench/run.py options.
+BENCH_QUICK ?=
+BENCH_ARGS ?=
 # Empty: a local moto server is CloudWatch for the run; "aws": real CloudWatch; else an endpoint URL.
 CLOUDWATCH_ENDPOINT ?=
 
-.PHONY: run ui test services browser test-tools deploy-tools clean
+.PHONY: run ui test services browser test-tools deploy-tools bench bench-tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +54,12 @@ test: $(VENV)/.installed services browser test-tools deploy-tools
 
 clean:
 	rm -rf $(VENV) $(REPORTS) .pytest_cache
+
+bench-tools:
+	@command -v sysbench >/dev/null || { apt-get update -qq && apt-get install -y -qq sysbench >/dev/null; }
+	@command -v pgbench >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
+
+# Not part of `make test`: minutes of load. Writes docs/benchmarks.md and reports/bench.csv.
+bench: $(VENV)/.installed services bench-tools
+	$(PY) bench/run.py $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+	$(PY) bench/scale.py $(if $(BENCH_QUICK),--quick)

@@ -17,7 +17,7 @@ import pymysql
 
 from . import credentials, errors
 from .config import MYSQL, POSTGRES, DbConfig
-from .pg_gevent import make_cooperative
+from .pg_gevent import CooperativeConnection, make_cooperative
 
 
 class MySQLDriver:
@@ -80,6 +80,7 @@ class PostgresDriver:
             # libpq takes whole seconds and treats 1 as 2.
             connect_timeout=max(2, int(round(cfg.connect_timeout))),
             application_name="dbswarm",
+            connection_factory=CooperativeConnection,
             **tls,
         )
         conn.autocommit = True

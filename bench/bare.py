@@ -1,0 +1,71 @@
+"""The bare driver loop: N greenlets, one connection each, point selects back to back.
+
+What a generator costs without Locust: the driver, gevent and one
+perf_counter pair per query. ``--procs 2`` splits the users over two processes
+like ``locust --processes 2``.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from time import perf_counter  # noqa: E402
+
+import gevent  # noqa: E402
+
+sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
+from bench import db  # noqa: E402
+from bench.probe import Window  # noqa: E402
+
+
+def user(engine: str, window: Window, factory=None) -> None:
+    conn = db.connect(engine, connection_factory=factory)
+    cur = conn.cursor()
+    record, sql, rows, t1 = window.record, db.SQL, db.ROWS, window.t1
+    randint = random.randint
+    while time.time() < t1:
+        start = perf_counter()
+        cur.execute(sql, (randint(1, rows),))
+        cur.fetchall()
+        record((perf_counter() - start) * 1000.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", choices=("mysql", "postgres"), required=True)
+    ap.add_argument("--users", type=int, required=True)
+    ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--pg-wait", choices=("psycogreen", "dbswarm"), default="psycogreen",
+                    help="PostgreSQL wait callback: psycogreen's, or dbswarm's with per-connection watchers")
+    args = ap.parse_args()
+    if args.procs > 1:
+        share = [args.users // args.procs + (i < args.users % args.procs) for i in range(args.procs)]
+        children = [subprocess.Popen([sys.executable, __file__, "--engine", args.engine, "--users", str(n),
+                                      "--pg-wait", args.pg_wait])
+                    for n in share]
+        sys.exit(max(c.wait() for c in children))
+    factory = None
+    if args.engine == "postgres" and args.pg_wait == "dbswarm":
+        from plugins.pg_gevent import CooperativeConnection, make_cooperative
+
+        make_cooperative()
+        factory = CooperativeConnection
+    elif args.engine == "postgres":
+        import psycogreen.gevent
+
+        psycogreen.gevent.patch_psycopg()
+    window = Window.from_env()
+    window.start()
+    gevent.joinall([gevent.spawn(user, args.engine, window, factory) for _ in range(args.users)], raise_error=True)
+    gevent.sleep(0.2)  # let the window's writer finish
+
+
+if __name__ == "__main__":
+    main()

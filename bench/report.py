@@ -1,0 +1,111 @@
+"""docs/benchmarks.md: the generated table between markers, the hand-written method and findings kept."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from importlib.metadata import version
+
+NAMES = {"bare": "bare driver loop", "reference": "hand-written Locust user", "dbswarm": "dbswarm user",
+         "native": "sysbench/pgbench"}
+ORDER = {"bare": 0, "reference": 1, "dbswarm": 2, "native": 3}
+
+
+def _tool(argv) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "not installed"
+
+
+def _server(engine: str) -> str:
+    from bench import db
+
+    try:
+        conn = db.connect(engine, database=None)
+        cur = conn.cursor()
+        cur.execute("SELECT version()")
+        v = cur.fetchone()[0]
+        conn.close()
+        return str(v).split(" on ")[0]
+    except Exception as exc:  # the table is still worth writing
+        return f"unknown ({exc.__class__.__name__})"
+
+
+def versions() -> str:
+    libs = ", ".join(f"{p} {version(p)}" for p in ("locust", "gevent", "PyMySQL", "psycopg2-binary"))
+    return (f"Python {platform.python_version()}, {libs}; {_tool(['sysbench', '--version'])}; "
+            f"{_tool(['pgbench', '--version'])}; MariaDB {_server('mysql')}; {_server('postgres')}; "
+            f"{os.cpu_count()} CPUs")
+
+
+def _fmt(v, digits=0) -> str:
+    if v is None or v != v:
+        return "—"
+    return f"{v:,.{digits}f}"
+
+
+def table(summary: list[dict]) -> list[str]:
+    lines = ["| engine | users | processes | generator | queries/s | p50 µs | p99 µs | generator CPU µs/query "
+             "| × bare | server CPU % | load |", "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in sorted(summary, key=lambda s: (s["engine"], s["users"], s["processes"], ORDER[s["generator"]])):
+        lines.append(f"| {s['engine']} | {s['users']} | {s['processes']} | {NAMES[s['generator']]} | {_fmt(s['qps'])} "
+                     f"| {_fmt(s['p50_us'])} | {_fmt(s['p99_us'])} | {_fmt(s['cpu_us_per_query'], 1)} "
+                     f"| {_fmt(s['ratio'], 2)} | {_fmt(s['server_cpu_pct'])} | {_fmt(s['load1'], 2)} |")
+    return lines
+
+
+def targets(summary: list[dict]) -> list[str]:
+    """The issue's targets, computed from this run."""
+    def get(engine, users, procs, gen):
+        return next((s for s in summary if (s["engine"], s["users"], s["processes"], s["generator"])
+                     == (engine, users, procs, gen)), None)
+
+    lines = []
+    for engine, limit in (("mysql", 1.3), ("postgres", 2.0)):
+        for s in sorted((s for s in summary if s["engine"] == engine and s["generator"] == "dbswarm"),
+                        key=lambda s: (s["users"], s["processes"])):
+            ref = get(engine, s["users"], s["processes"], "reference")
+            qps = f"{s['qps'] / ref['qps']:.2f}× the reference's queries/s" if ref and ref["qps"] else "no reference"
+            lines.append(f"- {engine}, {s['users']} users, {s['processes']} process(es): CPU {_fmt(s['ratio'], 2)}× "
+                         f"bare (target ≤ {limit}), {qps} (target ≥ 1.3 at 32 users)")
+    return lines
+
+
+def write_markdown(path, summary, accuracy, command, load_start, load_end, opts) -> None:
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    block = ["", "", f"Run {now} with `{command}` ({opts.reps} repetition(s), median shown; "
+             f"{opts.measure:g} s measured after {opts.warmup:g} s warm-up per run).", "",
+             f"Versions: {versions()}.", "",
+             f"Load average (1 min): {load_start:.2f} at the start, {load_end:.2f} at the end "
+             f"(each run waited for ≤ {opts.max_load:g}, at most {opts.quiet_timeout:g} s; the `load` column is the "
+             f"value when the run started).", "", *table(summary), "", "Against the targets:", "",
+             *(targets(summary) or ["- (no dbswarm rows in this run)"]), ""]
+    if accuracy:
+        block += ["Latency accuracy at 1 user (p50 µs):", "",
+                  "| engine | bare loop | dbswarm (HDR table) | dbswarm (request events) | difference |",
+                  "|---|---:|---:|---:|---:|"]
+        for a in accuracy:
+            diff = (a["dbswarm_hdr_p50_us"] / a["bare_p50_us"] - 1) * 100 if a["dbswarm_hdr_p50_us"] else None
+            block.append(f"| {a['engine']} | {_fmt(a['bare_p50_us'])} | {_fmt(a['dbswarm_hdr_p50_us'])} "
+                         f"| {_fmt(a['dbswarm_probe_p50_us'])} | {_fmt(diff, 1)} % |")
+        block.append("")
+    replace_block(path, "bench", block[1:])
+
+
+def replace_block(path: str, name: str, lines: list[str]) -> None:
+    """Replace the generated block ``name`` in the markdown file, keeping the hand-written text around it."""
+    begin, end = f"<!-- {name}:begin (generated by make bench) -->", f"<!-- {name}:end -->"
+    text = f"# Benchmarks\n\n{begin}\n{end}\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail)
