@@ -15,9 +15,9 @@ from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.runners import WorkerRunner
 
+from .hdr_histograms import PERCENTILES, add, from_counts, new, summary  # noqa: F401  (summary: public here too)
+
 REPORT_KEY = "dbswarm_hdr"
-LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
-PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 # Not yet shipped (worker) or merged (master): {(type, name): {µs: count}}. The request
 # listener runs for every query, so it only counts; values go into HDR histograms
@@ -27,17 +27,6 @@ _local: dict[tuple[str, str], dict[int, int]] = {}
 totals: dict[tuple[str, str], HdrHistogram] = {}  # whole run, master or local runner
 _window: dict[tuple[str, str], HdrHistogram] = {}  # since the last window() call
 _is_worker = False
-
-
-def _new() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
-
-
-def _add(target: dict, key, hist: HdrHistogram) -> None:
-    mine = target.get(key)
-    if mine is None:
-        mine = target[key] = _new()
-    mine.add(hist)
 
 
 @events.request.add_listener
@@ -50,39 +39,23 @@ def _on_request(request_type, name, response_time, **_kwargs):
     counts[us] = counts.get(us, 0) + 1
 
 
-def _histogram(counts: dict[int, int]) -> HdrHistogram:
-    hist = _new()
-    for us, n in counts.items():
-        hist.record_value(min(max(us, LOWEST_US), HIGHEST_US), n)
-    return hist
-
-
 def _drain_local() -> dict:
     """What this process recorded since the last drain, as histograms."""
     global _local
     batch, _local = _local, {}
-    return {key: _histogram(counts) for key, counts in batch.items()}
+    return {key: from_counts(counts) for key, counts in batch.items()}
 
 
 def _merge(batch: dict) -> None:
     for key, hist in batch.items():
-        _add(totals, key, hist)
-        _add(_window, key, hist)
+        add(totals, key, hist)
+        add(_window, key, hist)
 
 
 def flush() -> None:
     """Merge what this process recorded itself (master or local runner)."""
     if not _is_worker:
         _merge(_drain_local())
-
-
-def summary(hist: HdrHistogram) -> dict:
-    """count, p50/p90/p99/p99.9 and max in µs."""
-    values = hist.get_percentile_to_value_dict(list(PERCENTILES))
-    out = {"count": hist.get_total_count()}
-    out.update({f"p{p:g}": values[p] for p in PERCENTILES})
-    out["max"] = hist.get_max_value()
-    return out
 
 
 def table() -> list[dict]:

@@ -119,3 +119,14 @@ def cloudwatch_endpoint():
     yield proxy, moto
     proxy.stop()
     moto.stop()
+
+
+def pytest_collection_finish(session):
+    """Locust monkey-patches the process it is imported into (sockets, ssl, threads).
+
+    In the pytest process that breaks tests that use threads or boto3, so test
+    modules must run Locust in subprocesses and import only Locust-free plugin
+    modules. Fail loudly when one does not.
+    """
+    if "locust" in sys.modules:
+        raise pytest.UsageError("a test module imported locust into the pytest process; run it in a subprocess")

@@ -2,7 +2,7 @@
 
 from hdrh.histogram import HdrHistogram
 
-from plugins import hdr_latency
+from plugins import hdr_histograms
 from plugins.swap_detector import detect
 
 
@@ -43,15 +43,15 @@ def test_unknown_values_are_not_changes():
 
 
 def test_worker_histograms_merge_exactly():
-    a, b = hdr_latency._new(), hdr_latency._new()
+    a, b = hdr_histograms.new(), hdr_histograms.new()
     for us in (150, 160, 170):
         a.record_value(us)
     for us in (900, 12_000):
         b.record_value(us)
     merged = {}
     for hist in (a, b):
-        hdr_latency._add(merged, ("MySQL", "op"), HdrHistogram.decode(hist.encode()))
-    summary = hdr_latency.summary(merged[("MySQL", "op")])
+        hdr_histograms.add(merged, ("MySQL", "op"), HdrHistogram.decode(hist.encode()))
+    summary = hdr_histograms.summary(merged[("MySQL", "op")])
     assert summary["count"] == 5
     assert 169 <= summary["p50"] <= 171  # the 3rd of 5 values
     assert 11_990 <= summary["max"] <= 12_010
