@@ -35,10 +35,12 @@ SERIALIZATION_FAILURE = ErrorClass("serialization-failure", retryable=True, reco
 READ_ONLY = ErrorClass("read-only", retryable=True, reconnect=True)
 STATEMENT_TIMEOUT = ErrorClass("statement-timeout", retryable=False, reconnect=False)
 SCHEMA_MISSING = ErrorClass("schema-missing", retryable=False, reconnect=False)
+DUPLICATE_KEY = ErrorClass("duplicate-key", retryable=False, reconnect=False)  # a scenario may retry it
 OTHER = ErrorClass("error", retryable=False, reconnect=False)
 
 # MySQL / MariaDB / Aurora MySQL server and client error numbers.
 MYSQL_CODES = {
+    1062: DUPLICATE_KEY,
     1040: TOO_MANY_CONNECTIONS,  # max_connections reached
     1203: TOO_MANY_CONNECTIONS,  # max_user_connections (per user)
     1226: TOO_MANY_CONNECTIONS,  # user resource limit
@@ -77,6 +79,7 @@ MYSQL_CODES = {
 
 # PostgreSQL SQLSTATE codes.
 PG_CODES = {
+    "23505": DUPLICATE_KEY,
     "53300": TOO_MANY_CONNECTIONS,
     "57P01": CONNECTION_LOST,  # admin shutdown
     "57P02": CONNECTION_LOST,  # crash shutdown

@@ -26,6 +26,7 @@ class Scenario:
     report: Callable | None = None  # report(cursor, environment, engine) -> lines for the end of a run
     validate: Callable | None = None  # validate(opts) -> problems, one line each
     wait: tuple[float, float] = (0.0, 0.0)
+    retry_also: tuple[str, ...] = ()  # error classes this workload retries besides the retryable ones
     extra: dict = field(default_factory=dict)
 
     def engine_for(self, opts) -> str:

@@ -173,7 +173,7 @@ class DbSession:
     """The connections of one Locust user and the operations it reports."""
 
     def __init__(self, environment, config: DbConfig, reconnect: ReconnectPolicy | None = None,
-                 retries: int | None = None):
+                 retries: int | None = None, retry_also: tuple[str, ...] = ()):
         opts = getattr(environment, "parsed_options", None)
         self.config = config
         self.driver = driver_for(config.engine)
@@ -183,10 +183,10 @@ class DbSession:
         if retries is None:
             retries = getattr(opts, "db_retries", None)
         self.retries = DEFAULT_RETRIES if retries is None else max(0, int(retries))
+        self.retry_also = frozenset(retry_also)
         self.writer = Link(self, reader=False)
         self.reader = Link(self, reader=True) if config.has_reader else self.writer
         self._errors = self.driver.errors
-        opts = environment.parsed_options
         self.statement_stats = bool(getattr(opts, "statement_stats", False))
 
     def open(self) -> bool:
@@ -231,7 +231,7 @@ class DbSession:
                     length = len(result)
             except self._errors as exc:
                 err = self._failed(link, stmt.name, start, exc, in_tx=False)
-                if attempt < self.retries and err.retryable and (stmt.read or not err.reconnect):
+                if attempt < self.retries and self._retryable(err) and (stmt.read or not err.reconnect):
                     attempt += 1
                     if attempt == 1:
                         first = start
@@ -295,7 +295,7 @@ class DbSession:
                 return None
             except self._errors as exc:
                 err = self._failed(link, name, start, exc, in_tx=True)
-                if attempt < self.retries and err.retryable and not (committing and err.reconnect):
+                if attempt < self.retries and self._retryable(err) and not (committing and err.reconnect):
                     attempt += 1
                     if attempt == 1:
                         first = start
@@ -318,6 +318,9 @@ class DbSession:
             if attempt:
                 self._retried(name, first, tx.rows)
             return result
+
+    def _retryable(self, err) -> bool:
+        return err.retryable or err.error_class.name in self.retry_also
 
     def _retried(self, name: str, first: float, length: int) -> None:
         """Count a success that needed retries, timed from the first attempt (backoff included)."""

@@ -46,7 +46,7 @@ class DatabaseUser(User):
         if opts is None:
             raise RuntimeError("DatabaseUser needs Locust's parsed options (run it with the locust command)")
         scenario = self.scenario or Scenario(name=type(self).__name__, database="test")
-        self.db = DbSession(environment, scenario.config(opts, self.engine))
+        self.db = DbSession(environment, scenario.config(opts, self.engine), retry_also=scenario.retry_also)
         lo = getattr(opts, "wait_min", None)
         hi = getattr(opts, "wait_max", None)
         self._wait = (scenario.wait[0] if lo is None else lo, scenario.wait[1] if hi is None else hi)

@@ -106,11 +106,12 @@ def test_secret_from_secrets_manager_over_tls_and_nothing_leaks(locust, tls_serv
         assert int(cur.fetchone()[0]) > 0
     assert _ssl_accepts(tls_server.port) > before
     # Nothing the run wrote contains the password or the AWS secret key.
-    written = [run.stdout, run.stderr] + [p.read_text() for p in reports.iterdir()] + [
-        p.read_text() for p in tmp_path.glob("stats-*.json")]
+    # Bytes, not text: the reports include PNG plots.
+    written = [run.stdout.encode(), run.stderr.encode()] + [p.read_bytes() for p in reports.iterdir()] + [
+        p.read_bytes() for p in tmp_path.glob("stats-*.json")]
     assert len(written) >= 6
-    for text in written:
-        assert PASSWORD not in text and AWS_SECRET not in text
+    for data in written:
+        assert PASSWORD.encode() not in data and AWS_SECRET.encode() not in data
 
 
 def test_missing_secret_is_one_line(locust, moto):
