@@ -20,10 +20,12 @@ import sys
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from conftest import REPO, mysql_conn
+from moto_server import DUMMY_CREDENTIALS
 from servers import free_port
 
 WORKER_FILES = "locustfiles/flash_sale.py,tests/worker_tally.py"
@@ -279,9 +281,20 @@ def _assert_from_own_hosts(c: Cluster, workers: int):
         assert set(c.hosts.addresses[:workers]) <= c.hosts.relay.peers
 
 
-def test_master_totals_equal_the_sum_of_the_workers(cluster):
+def _orders_in_cloudwatch(moto) -> int:
+    now = datetime.now(timezone.utc)
+    answer = moto.client().get_metric_statistics(
+        Namespace="MyFlashSale/Orders", MetricName="Orders", Dimensions=[{"Name": "OfferType", "Value": "FlashSale"}],
+        StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=2), Period=60, Statistics=["Sum"])
+    return int(sum(p["Sum"] for p in answer["Datapoints"]))
+
+
+def test_master_totals_equal_the_sum_of_the_workers(cluster, cloudwatch_endpoint, monkeypatch):
+    proxy, moto = cloudwatch_endpoint
+    for key, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
     c = cluster(3)
-    c.start_master(24, "20s", 3)
+    c.start_master(24, "20s", 3, "--cloudwatch", "--cloudwatch-endpoint", proxy.url)
     for i in range(3):
         c.start_worker(i)
     code = c.wait_master()
@@ -294,6 +307,8 @@ def test_master_totals_equal_the_sum_of_the_workers(cluster):
     assert sum(t["users"] for t in tallies) >= 24
     _assert_master_equals_workers(c, tallies)
     _assert_from_own_hosts(c, 3)
+    # The master published what the workers did: every order, once.
+    assert _orders_in_cloudwatch(moto) == _orders_in_db(c.db)
 
 
 def test_a_worker_that_joins_mid_run_gets_users(cluster):
