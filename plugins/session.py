@@ -213,7 +213,11 @@ class DbSession:
         the backoff); a write whose connection broke is not re-run, because
         it may have been applied.
         """
-        link = self.reader if stmt.read else self.writer
+        if stmt.read:
+            link = self.reader
+        else:
+            link = self.writer
+            _let_pending_kill_land()
         attempt, first = 0, 0.0
         while True:
             cur = link.cursor
@@ -262,6 +266,7 @@ class DbSession:
         """
         link = self.writer
         attempt, first = 0, 0.0
+        _let_pending_kill_land()
         while True:
             cur = link.cursor
             if cur is None:
@@ -352,6 +357,19 @@ class DbSession:
             context=_NO_CONTEXT,
         )
         return err
+
+
+def _let_pending_kill_land() -> None:
+    """Yield once to the hub before a change starts.
+
+    Locust stops a sleeping user by killing its greenlet, but gevent delivers
+    the kill through a loop callback: if the user's sleep ends in the same
+    loop iteration, it wakes first, starts its next task, and the kill lands
+    mid-transaction, possibly while COMMIT is on the wire, so the database
+    holds an order the run never counted. Yielding here lets that callback
+    run now, before the first byte is sent; it costs one hub switch per write.
+    """
+    gevent.sleep(0)
 
 
 def _in_transaction(conn) -> bool:
