@@ -15,7 +15,7 @@ from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.runners import WorkerRunner
 
-from .hdr_histograms import PERCENTILES, add, from_counts, new, summary  # noqa: F401  (summary: public here too)
+from .hdr_histograms import add, from_counts, summary
 
 REPORT_KEY = "dbswarm_hdr"
 

@@ -136,25 +136,19 @@ class Link:
             err = s.driver.classify(exc)
             self.failures += 1
             self.next_attempt = monotonic() + s.reconnect.delay(self.failures)
-            s.fire(
-                request_type=s.request_type,
-                name=self.connect_name,
-                response_time=(perf_counter() - start) * 1000.0,
-                response_length=0,
-                exception=err,
-                context=_NO_CONTEXT,
-            )
-            return None
-        self.failures = 0
-        self.next_attempt = 0.0
-        self.conn = conn
-        self.cursor = cursor
+            cursor = None
+        else:
+            err = None
+            self.failures = 0
+            self.next_attempt = 0.0
+            self.conn = conn
+            self.cursor = cursor
         s.fire(
             request_type=s.request_type,
             name=self.connect_name,
             response_time=(perf_counter() - start) * 1000.0,
             response_length=0,
-            exception=None,
+            exception=err,
             context=_NO_CONTEXT,
         )
         return cursor

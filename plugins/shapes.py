@@ -80,17 +80,17 @@ def read_profile(path: str) -> list[tuple[float, int, float]]:
     """Rows (end second, users, spawn rate); a header line is skipped. Raises ValueError with the line."""
     rows = []
     with open(path, newline="") as f:
-        for number, fields in enumerate(csv.reader(f), 1):
+        for line_no, fields in enumerate(csv.reader(f), 1):
             if not fields or fields[0].strip().startswith("#"):
                 continue
             try:
                 seconds, users, rate = float(fields[0]), int(fields[1]), float(fields[2])
             except (ValueError, IndexError):
-                if number == 1:
+                if line_no == 1:
                     continue  # header
-                raise ValueError(f"line {number}: expected seconds,users,spawn_rate") from None
+                raise ValueError(f"line {line_no}: expected seconds,users,spawn_rate") from None
             if seconds <= 0 or users < 0 or rate <= 0 or (rows and seconds <= rows[-1][0]):
-                raise ValueError(f"line {number}: need seconds > 0 and increasing, users >= 0, spawn rate > 0")
+                raise ValueError(f"line {line_no}: need seconds > 0 and increasing, users >= 0, spawn rate > 0")
             rows.append((seconds, users, rate))
     if not rows:
         raise ValueError("no rows")

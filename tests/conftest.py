@@ -30,6 +30,14 @@ def pg_conn(database="postgres", port=5432):
     return conn
 
 
+def order_rows(db: str, port: int = 3306) -> int:
+    """Rows in a flash-sale database's orders table."""
+    with mysql_conn(db, port=port) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM orders")
+        return int(cur.fetchone()[0])
+
+
 def unique_name(prefix="dbswarm_t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import mysql_conn, run_locust, unique_name
+from conftest import mysql_conn, order_rows, run_locust, unique_name
 from moto_server import DUMMY_CREDENTIALS, EndpointProxy, MotoServer
 from servers import free_port
 
@@ -39,16 +39,6 @@ def _stats(client, namespace, metric, dims, start, end, period=60):
 def _window():
     now = datetime.now(timezone.utc)
     return now - timedelta(minutes=10), now + timedelta(minutes=2)
-
-
-def _order_rows(db) -> int:
-    conn = mysql_conn(db)
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT COUNT(*) FROM orders")
-        return int(cur.fetchone()[0])
-    finally:
-        conn.close()
 
 
 def _flash_sale(endpoint, db, *extra, users=40, seconds=20, processes=True):
@@ -95,7 +85,7 @@ def full_load_run(tmp_path_factory):
 def test_orders_in_cloudwatch_equal_database_and_locust(full_load_run):
     run, _proxy, client, db = full_load_run
     orders = _stats(client, *ORDERS, *_window())
-    rows = _order_rows(db)
+    rows = order_rows(db)
     assert rows > 0 and run.failures() == 0
     assert orders["Sum"] == rows == run.count("place_order")
     assert f"orders placed (this run):   {rows}" in run.stdout
@@ -180,7 +170,7 @@ def test_outage_loses_no_orders_and_load_goes_on(locust, mysql_db, cloudwatch_en
     run = result["run"]
     assert run.returncode == 0, run.output[-3000:]
     client = moto.client()
-    rows = _order_rows(mysql_db)
+    rows = order_rows(mysql_db)
     assert rows > 0
     assert _stats(client, *ORDERS, *_window())["Sum"] == rows == run.count("place_order")
     assert "CloudWatch call failed" in run.output

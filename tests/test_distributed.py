@@ -19,12 +19,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import REPO, mysql_conn
+from conftest import REPO, order_rows
 from moto_server import DUMMY_CREDENTIALS
 from servers import free_port
 
@@ -248,16 +247,6 @@ def cluster(hosts, tmp_path, mysql_db):
         c.kill_all()
 
 
-def _orders_in_db(db: str) -> int:
-    conn = mysql_conn(db)
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT COUNT(*) FROM orders")
-        return int(cur.fetchone()[0])
-    finally:
-        conn.close()
-
-
 def _sum(tallies, key):
     total: dict[str, int] = {}
     for t in tallies:
@@ -270,7 +259,7 @@ def _assert_master_equals_workers(c: Cluster, tallies):
     requests, failures = c.master_stats()
     assert requests == _sum(tallies, "requests")
     assert {k: v for k, v in failures.items() if v} == _sum(tallies, "failures")
-    orders = _orders_in_db(c.db)
+    orders = order_rows(c.db)
     assert orders > 0
     assert requests["place_order"] == orders
     assert f"orders placed (this run):   {orders}" in c.log()
@@ -308,7 +297,7 @@ def test_master_totals_equal_the_sum_of_the_workers(cluster, cloudwatch_endpoint
     _assert_master_equals_workers(c, tallies)
     _assert_from_own_hosts(c, 3)
     # The master published what the workers did: every order, once.
-    assert _orders_in_cloudwatch(moto) == _orders_in_db(c.db)
+    assert _orders_in_cloudwatch(moto) == order_rows(c.db)
 
 
 def test_a_worker_that_joins_mid_run_gets_users(cluster):
@@ -348,4 +337,4 @@ def test_a_killed_worker_is_reported_missing_and_the_others_finish(cluster):
     reported = _sum(survivors, "requests")
     for name, n in reported.items():
         assert requests[name] >= n  # plus what the killed worker reported before it died
-    assert requests["place_order"] <= _orders_in_db(c.db)  # orders after its last report are in the database only
+    assert requests["place_order"] <= order_rows(c.db)  # orders after its last report are in the database only
