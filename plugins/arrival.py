@@ -18,7 +18,6 @@ rate and the shortfall when the users could not keep up.
 from __future__ import annotations
 
 import random
-import sys
 from time import perf_counter
 
 import gevent
@@ -27,6 +26,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from .options import number, option_group
+from .roles import master_or_local, print_block, refuse
 from .session import STATEMENT_CONTEXT
 
 PACE_TYPE = "schedule"
@@ -59,6 +59,8 @@ class Pacer:
     def start(self) -> None:
         """Register the current (user) greenlet; wait for a random phase so users do not start in step."""
         self.greenlet = getcurrent()
+        if not _pacers:  # listen only while some user is paced: without --target-rps no query pays for it
+            self.runner.environment.events.request.add_listener(_on_request)
         _pacers[self.greenlet] = self
         self.scheduled = perf_counter() + random.uniform(0.0, self.interval())
         self.first = True
@@ -71,7 +73,8 @@ class Pacer:
         return max(0.0, self.scheduled - perf_counter())
 
     def stop(self) -> None:
-        _pacers.pop(self.greenlet, None)
+        if _pacers.pop(self.greenlet, None) is not None and not _pacers:
+            self.runner.environment.events.request.remove_listener(_on_request)
 
 
 def pacer_for(user) -> Pacer | None:
@@ -94,9 +97,8 @@ def validate(opts) -> list[str]:
     return []
 
 
-@events.request.add_listener
 def _on_request(request_type, name, response_time, response_length, exception, context=None, **_kwargs):
-    if not _pacers or context is STATEMENT_CONTEXT or context is _PACED_CONTEXT:
+    if context is STATEMENT_CONTEXT or context is _PACED_CONTEXT:
         return
     pacer = _pacers.get(getcurrent())
     if pacer is None or name.startswith("connect"):
@@ -138,12 +140,10 @@ def _on_init(environment, runner=None, **_kwargs):
         runner.register_message(_MESSAGE, _on_pace)
     elif isinstance(runner, MasterRunner):
         gevent.spawn(_tell_workers, environment)
-    if environment.parsed_options is not None and not isinstance(runner, WorkerRunner):
+    if master_or_local(environment):
         found = validate(environment.parsed_options)
         if found:
-            for line in found:
-                sys.stderr.write(f"dbswarm: {line}\n")
-            sys.exit(2)
+            refuse(found)
 
 
 def rate_lines(environment) -> list[str]:
@@ -173,9 +173,5 @@ def rate_lines(environment) -> list[str]:
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if environment.parsed_options is None or isinstance(environment.runner, WorkerRunner):
-        return
-    lines = rate_lines(environment)
-    if lines:
-        sys.stdout.write("\n" + "\n".join(lines) + "\n")
-        sys.stdout.flush()
+    if master_or_local(environment):
+        print_block(rate_lines(environment))

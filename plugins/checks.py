@@ -11,14 +11,13 @@ requests) but can be named: ``--check-p99-ms "oltp_read_write (from schedule)=50
 
 from __future__ import annotations
 
-import sys
 
 from locust import events
-from locust.runners import WorkerRunner
 from locust.stats import StatsEntry
 
 from .arrival import PACE_TYPE
 from .options import number, option_group
+from .roles import master_or_local, print_block, refuse
 
 EXIT_CHECK_FAILED = 3
 OVERALL = ""
@@ -112,24 +111,21 @@ def evaluate(environment) -> list[tuple[bool, str]]:
 
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs):
-    if environment.parsed_options is None or isinstance(runner, WorkerRunner):
+    if not master_or_local(environment):
         return
     found = validate(environment.parsed_options)
     if found:
-        for line in found:
-            sys.stderr.write(f"dbswarm: {line}\n")
-        sys.exit(2)
+        refuse(found)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if environment.parsed_options is None or isinstance(environment.runner, WorkerRunner):
+    if not master_or_local(environment):
         return
     results = evaluate(environment)
     if not results:
         return
     lines = [f"check {'PASS' if ok else 'FAIL'}: {text}" for ok, text in results]
-    sys.stdout.write("\n" + "\n".join(lines) + "\n")
-    sys.stdout.flush()
+    print_block(lines)
     if not all(ok for ok, _ in results):
         environment.process_exit_code = EXIT_CHECK_FAILED

@@ -25,12 +25,12 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from . import counters, cw_batch, cw_dashboard
 from .cw_publisher import BUFFER_BYTES, Publisher, make_client
 from .options import option_group
+from .roles import master_or_local, refuse
 
 REPORT_KEY = "dbswarm_cloudwatch"
 ORDERS_COUNTER = "orders"
 STOP_FLUSH_SECONDS = 5.0
 QUIT_FLUSH_SECONDS = 15.0
-EXIT_BAD_OPTION = 2
 logger = logging.getLogger("dbswarm")
 
 # (name, request_type, epoch second) -> [{response ms: count}, failures]; every process
@@ -160,13 +160,6 @@ def validate(opts) -> list[str]:
     return found
 
 
-def _fail(lines) -> None:
-    for line in lines:
-        sys.stderr.write(f"dbswarm: {line}\n")
-    sys.stderr.flush()
-    sys.exit(EXIT_BAD_OPTION)
-
-
 # -- turning aggregates into data -----------------------------------------------
 
 
@@ -222,10 +215,6 @@ def _publish_forever(runner, interval: float) -> None:
 # -- Locust events ------------------------------------------------------------------
 
 
-def _master_or_local(environment) -> bool:
-    return environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner)
-
-
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     global _publisher, _loop
@@ -239,7 +228,7 @@ def _on_init(environment, **_kwargs):
         return
     problems = validate(opts)
     if problems:
-        _fail(problems)
+        refuse(problems)
     _settings.update(resolve(opts))
     opts.cloudwatch_run_id = _settings["run_id"]
     client = make_client(_settings)
@@ -262,13 +251,13 @@ def _put_dashboard(client, opts) -> None:
                              namespace=_settings["namespace"], run_id=_settings["run_id"])
     problems = cw_dashboard.problems(body)
     if problems:
-        _fail([f"--cloudwatch-dashboard: invalid body: {p}" for p in problems])
+        refuse([f"--cloudwatch-dashboard: invalid body: {p}" for p in problems])
     import json
 
     try:
         answer = client.put_dashboard(DashboardName=opts.cloudwatch_dashboard, DashboardBody=json.dumps(body))
     except Exception as exc:  # noqa: BLE001 - one line, no traceback
-        _fail([f"--cloudwatch-dashboard {opts.cloudwatch_dashboard}: cannot create it at "
+        refuse([f"--cloudwatch-dashboard {opts.cloudwatch_dashboard}: cannot create it at "
                f"{_settings['endpoint'] or _settings['region']}: {exc}"])
     messages = answer.get("DashboardValidationMessages") or []
     for m in messages:
@@ -302,14 +291,14 @@ def _on_worker_report(data, **_kwargs):
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
-    if _publisher is not None and _master_or_local(environment):
+    if _publisher is not None and master_or_local(environment):
         _publish(environment.runner, send=False)
         _publisher.flush(STOP_FLUSH_SECONDS)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if _publisher is None or not _master_or_local(environment):
+    if _publisher is None or not master_or_local(environment):
         return
     if _loop is not None:
         _loop.kill(block=False)

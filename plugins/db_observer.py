@@ -22,11 +22,11 @@ import time
 
 import gevent
 from locust import events
-from locust.runners import WorkerRunner
 
 from . import counters, db_probes
 from .drivers import driver_for
 from .options import option_group
+from .roles import master_or_local, refuse
 from .scenario import in_use
 from .swap_detector import ScalingEvent, detect
 
@@ -241,20 +241,13 @@ def validate(opts) -> list[str]:
     return []
 
 
-def master_or_local(environment) -> bool:
-    """Observing, merging and reporting happen once per run: on the master or the local runner."""
-    return environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner)
-
-
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     if not master_or_local(environment):
         return
     problems = validate(environment.parsed_options)
     if problems:
-        for line in problems:
-            sys.stderr.write(f"dbswarm: {line}\n")
-        sys.exit(2)
+        refuse(problems)
 
 
 @events.test_start.add_listener

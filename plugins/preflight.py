@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 
 from locust import events
-from locust.runners import WorkerRunner
 
 from . import credentials, options
 from .config import MYSQL, DbConfig
 from .drivers import driver_for
+from .roles import master_or_local, refuse
 from .scenario import Scenario, in_use
 
-EXIT_PREFLIGHT = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
 _checked: set = set()
 logger = logging.getLogger("dbswarm")
@@ -142,20 +140,12 @@ def problems(environment) -> list[str]:
     return []
 
 
-def _is_master_or_local(environment) -> bool:
-    # A worker that joins a running test gets its first spawn message (and so
-    # test_start) before Locust has set environment.runner: ask the options too,
-    # or that worker would run --db-init again and wipe the running test's data.
-    opts = environment.parsed_options
-    return opts is not None and not getattr(opts, "worker", False) and not isinstance(environment.runner, WorkerRunner)
-
-
 GRACEFUL_STOP_SECONDS = 10.0
 
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
-    if not _is_master_or_local(environment):
+    if not master_or_local(environment):
         return
     if not environment.stop_timeout:
         # Let a user finish the transaction it is in when the test stops, so
@@ -164,21 +154,13 @@ def _on_init(environment, **_kwargs):
         environment.stop_timeout = GRACEFUL_STOP_SECONDS
     found = problems(environment)
     if found:
-        exit_with(found)
-
-
-def exit_with(found: list[str]) -> None:
-    """End the process before any load: one "dbswarm: ..." line per problem, exit code 2."""
-    for line in found:
-        sys.stderr.write(f"dbswarm: {line}\n")
-    sys.stderr.flush()
-    sys.exit(EXIT_PREFLIGHT)
+        refuse(found)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
     """Options may have been changed in the web UI's start form: check those again."""
-    if not _is_master_or_local(environment) or environment.parsed_options.headless:
+    if not master_or_local(environment) or environment.parsed_options.headless:
         return
     opts = environment.parsed_options
     if all(s.config(opts) in _checked for s in in_use(environment)) and not opts.db_init:

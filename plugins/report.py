@@ -6,12 +6,11 @@ next to Locust's summary, by asking the database itself.
 
 from __future__ import annotations
 
-import sys
 
 from locust import events
-from locust.runners import WorkerRunner
 
 from .drivers import driver_for
+from .roles import master_or_local, print_block
 from .scenario import in_use
 
 
@@ -35,9 +34,5 @@ def outcome_lines(environment) -> list[str]:
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if environment.parsed_options is None or isinstance(environment.runner, WorkerRunner):
-        return
-    lines = outcome_lines(environment)
-    if lines:
-        sys.stdout.write("\n" + "\n".join(lines) + "\n")
-        sys.stdout.flush()
+    if master_or_local(environment):
+        print_block(outcome_lines(environment))

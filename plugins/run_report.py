@@ -15,7 +15,6 @@ import html
 import io
 import json
 import os
-import sys
 import time
 from datetime import datetime
 
@@ -27,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from locust import events  # noqa: E402
 
 from . import counters, db_observer, hdr_latency  # noqa: E402
+from .roles import master_or_local, print_block
 
 WINDOW_S = 3.0  # p50/p99 over time: one point per window per operation
 
@@ -201,7 +201,7 @@ def _sample_windows():
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
     global _sampler
-    if not db_observer.master_or_local(environment):
+    if not master_or_local(environment):
         return
     latency_series.clear()
     hdr_latency.window()
@@ -212,7 +212,7 @@ def _on_test_start(environment, **_kwargs):
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
     global _sampler
-    if _sampler is not None and db_observer.master_or_local(environment):
+    if _sampler is not None and master_or_local(environment):
         _sampler.kill(block=False)
         _sampler = None
         latency_series.append((time.time(), hdr_latency.window()))
@@ -220,7 +220,7 @@ def _on_test_stop(environment, **_kwargs):
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if not db_observer.master_or_local(environment) or not environment.parsed_options.headless:
+    if not master_or_local(environment) or not environment.parsed_options.headless:
         return
     lines = hdr_latency.format_table(hdr_latency.table())
     if db_observer.current is not None:
@@ -229,5 +229,4 @@ def _on_quitting(environment, **_kwargs):
         lines.append(f"Run report: {write(environment)}")
     except Exception as exc:  # the run's results are already in; say why the report is missing
         lines.append(f"dbswarm: run report not written: {exc}")
-    sys.stdout.write("\n" + "\n".join(lines) + "\n")
-    sys.stdout.flush()
+    print_block(lines)

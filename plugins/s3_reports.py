@@ -21,11 +21,10 @@ import sys
 import time
 
 from locust import events
-from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from .options import option_group
-from .preflight import exit_with
+from .roles import master_or_local, refuse
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 logger = logging.getLogger("dbswarm")
@@ -54,11 +53,11 @@ def validate(opts) -> list[str]:
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     opts = environment.parsed_options
-    if opts is None or getattr(opts, "worker", False) or isinstance(environment.runner, WorkerRunner):
+    if not master_or_local(environment):
         return
     problems = validate(opts)
     if problems:
-        exit_with(problems)
+        refuse(problems)
     if opts.report_s3_bucket:
         _run["environment"] = environment
         _run["started"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

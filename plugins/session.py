@@ -229,11 +229,10 @@ class DbSession:
                     length = len(result)
             except self._errors as exc:
                 err = self._failed(link, stmt.name, start, exc, in_tx=False)
-                if attempt < self.retries and self._retryable(err) and (stmt.read or not err.reconnect):
-                    attempt += 1
-                    if attempt == 1:
+                if self._retry_after(err, attempt, stmt.read or not err.reconnect):
+                    if not attempt:
                         first = start
-                    gevent.sleep(self.reconnect.delay(attempt))
+                    attempt += 1
                     continue
                 return None
             self.fire(
@@ -275,30 +274,20 @@ class DbSession:
                 result = body(tx, *args)
                 committing = True
                 cur.execute("COMMIT")
+                reported = name
             except Outcome as outcome:
                 try:
                     cur.execute("ROLLBACK")
                 except self._errors as exc:
                     self._failed(link, name, start, exc, in_tx=False)
                     return None
-                self.fire(
-                    request_type=self.request_type,
-                    name=f"{name}: {outcome.label}",
-                    response_time=(perf_counter() - start) * 1000.0,
-                    response_length=tx.rows,
-                    exception=None,
-                    context=_NO_CONTEXT,
-                )
-                if attempt:
-                    self._retried(name, first, tx.rows)
-                return None
+                result, reported = None, f"{name}: {outcome.label}"
             except self._errors as exc:
                 err = self._failed(link, name, start, exc, in_tx=True)
-                if attempt < self.retries and self._retryable(err) and not (committing and err.reconnect):
-                    attempt += 1
-                    if attempt == 1:
+                if self._retry_after(err, attempt, not (committing and err.reconnect)):
+                    if not attempt:
                         first = start
-                    gevent.sleep(self.reconnect.delay(attempt))
+                    attempt += 1
                     continue
                 return None
             except BaseException:
@@ -308,7 +297,7 @@ class DbSession:
                 raise
             self.fire(
                 request_type=self.request_type,
-                name=name,
+                name=reported,
                 response_time=(perf_counter() - start) * 1000.0,
                 response_length=tx.rows,
                 exception=None,
@@ -318,8 +307,16 @@ class DbSession:
                 self._retried(name, first, tx.rows)
             return result
 
-    def _retryable(self, err) -> bool:
-        return err.retryable or err.error_class.name in self.retry_also
+    def _retry_after(self, err, attempt: int, safe: bool) -> bool:
+        """Whether to run the failed operation again; if so, wait the backoff first.
+
+        ``safe`` is False when a repeat could apply a change twice (a write
+        whose connection broke, a COMMIT whose answer was lost).
+        """
+        if attempt >= self.retries or not safe or not (err.retryable or err.error_class.name in self.retry_also):
+            return False
+        gevent.sleep(self.reconnect.delay(attempt + 1))
+        return True
 
     def _retried(self, name: str, first: float, length: int) -> None:
         """Count a success that needed retries, timed from the first attempt (backoff included)."""

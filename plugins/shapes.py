@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 
 from locust import LoadTestShape, events
-from locust.runners import WorkerRunner
 
 from .options import number, option_group
+from .roles import master_or_local, refuse
 
 
 class _OptionShape(LoadTestShape):
@@ -159,13 +158,11 @@ def validate(opts) -> list[str]:
 @events.init.add_listener
 def _on_init(environment, runner=None, web_ui=None, **_kwargs):
     opts = environment.parsed_options
-    if opts is None or isinstance(runner, WorkerRunner):
+    if not master_or_local(environment):
         return
     found = validate(opts)
     if found:
-        for line in found:
-            sys.stderr.write(f"dbswarm: {line}\n")
-        sys.exit(2)
+        refuse(found)
     shapes = {cls.__name__: cls() for cls in SHAPES.values()}
     for shape in shapes.values():
         shape.runner = runner

@@ -29,9 +29,9 @@ from . import (  # noqa: F401
     s3_reports,
     web_db_tab,
 )
+from .arrival import pacer_for
 from .config import MYSQL, POSTGRES
 from .scenario import Scenario
-from .arrival import pacer_for
 from .session import DbSession
 
 
