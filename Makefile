@@ -44,7 +44,7 @@ run: $(VENV)/.installed services
 		$(PY) -m locust -f locustfiles/flash_sale.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
 		--processes $(PROCESSES) --master-port $$port --master-bind-port $$port --db-init --only-summary \
 		--html $(REPORTS)/flash_sale.html --csv $(REPORTS)/flash_sale $(LOCUST_ARGS)
-	@echo "Reports: $(REPORTS)/flash_sale.html and $(REPORTS)/flash_sale_*.csv"
+	@echo "Reports: $(REPORTS)/run_report.html (plots), $(REPORTS)/flash_sale.html (Locust), $(REPORTS)/flash_sale_*.csv, $(REPORTS)/db_stats.csv"
 
 ui: $(VENV)/.installed services
 	$(PY) -m locust -f locustfiles/flash_sale.py --db-init $(LOCUST_ARGS)
