@@ -27,7 +27,7 @@ logger = logging.getLogger("dbswarm")
 
 
 class PreflightError(Exception):
-    """A problem that must stop the run before load starts; str() is the one line."""
+    """Problems that must stop the run before load starts; str() is one line per problem."""
 
 
 def _hint(cls_name: str, cfg: DbConfig, detail: str) -> str:
@@ -106,18 +106,25 @@ def check_scenario(scenario: Scenario, opts) -> DbConfig:
                     ) from None
         finally:
             conn.close()
+    found = []  # every endpoint is checked, so a bad reader is reported beside a writer problem
     for reader in (False, True) if cfg.has_reader else (False,):
-        conn = _connect(cfg, reader=reader)
+        try:
+            conn = _connect(cfg, reader=reader)
+        except PreflightError as exc:
+            found.append(str(exc))
+            continue
         try:
             missing = _missing_tables(conn.cursor(), cfg, scenario.tables)
         finally:
             conn.close()
         if missing:
             role = "reader " if reader else ""
-            raise PreflightError(
+            found.append(
                 f"schema missing on {cfg.label} {role}at {cfg.where(reader)} (database {cfg.database}): "
                 f"no table {', '.join(missing)} (run with --db-init)"
             )
+    if found:
+        raise PreflightError("\n".join(found))
     return cfg
 
 
@@ -135,7 +142,7 @@ def problems(environment) -> list[str]:
         try:
             cfg = check_scenario(scenario, opts)
         except (PreflightError, credentials.CredentialsError) as exc:
-            return [str(exc)]
+            return str(exc).splitlines()
         _checked.add(cfg)
     return []
 
