@@ -9,8 +9,8 @@ import subprocess
 from importlib.metadata import version
 
 NAMES = {"bare": "bare driver loop", "reference": "hand-written Locust user", "dbswarm": "dbswarm user",
-         "native": "sysbench/pgbench"}
-ORDER = {"bare": 0, "reference": 1, "dbswarm": 2, "native": 3}
+         "dbswarm-simple": "dbswarm user, `--db-query-mode simple`", "native": "sysbench/pgbench"}
+ORDER = {"bare": 0, "reference": 1, "dbswarm": 2, "dbswarm-simple": 3, "native": 4}
 
 
 def _tool(argv) -> str:
@@ -47,13 +47,36 @@ def _fmt(v, digits=0) -> str:
     return f"{v:,.{digits}f}"
 
 
+def server_us_per_query(s: dict) -> float | None:
+    """Database server CPU per query: the server's share of the box that each query costs."""
+    return s["server_cpu_pct"] / 100.0 * 1e6 / s["qps"] if s["qps"] else None
+
+
 def table(summary: list[dict]) -> list[str]:
     lines = ["| engine | users | processes | generator | queries/s | p50 µs | p99 µs | generator CPU µs/query "
-             "| × bare | server CPU % | load |", "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| × bare | server CPU % | server CPU µs/query | load |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in sorted(summary, key=lambda s: (s["engine"], s["users"], s["processes"], ORDER[s["generator"]])):
         lines.append(f"| {s['engine']} | {s['users']} | {s['processes']} | {NAMES[s['generator']]} | {_fmt(s['qps'])} "
                      f"| {_fmt(s['p50_us'])} | {_fmt(s['p99_us'])} | {_fmt(s['cpu_us_per_query'], 1)} "
-                     f"| {_fmt(s['ratio'], 2)} | {_fmt(s['server_cpu_pct'])} | {_fmt(s['load1'], 2)} |")
+                     f"| {_fmt(s['ratio'], 2)} | {_fmt(s['server_cpu_pct'])} | {_fmt(server_us_per_query(s), 1)} "
+                     f"| {_fmt(s['load1'], 2)} |")
+    return lines
+
+
+def scaling(summary: list[dict]) -> list[str]:
+    """Queries/s and server CPU per query as users grow, per generator: the 8 -> 32 -> 128 drop."""
+    lines = []
+    keys = sorted({(s["engine"], s["processes"], s["generator"]) for s in summary},
+                  key=lambda k: (k[0], k[1], ORDER[k[2]]))
+    for engine, procs, gen in keys:
+        runs = sorted((s for s in summary if (s["engine"], s["processes"], s["generator"]) == (engine, procs, gen)),
+                      key=lambda s: s["users"])
+        if len(runs) < 2:
+            continue
+        steps = " → ".join(f"{s['users']} users {_fmt(s['qps'])}/s ({_fmt(server_us_per_query(s))} µs server, "
+                           f"{_fmt(s['cpu_us_per_query'])} µs generator)" for s in runs)
+        lines.append(f"- {engine}, {procs} process(es), {NAMES[gen]}: {steps}")
     return lines
 
 
@@ -65,11 +88,12 @@ def targets(summary: list[dict]) -> list[str]:
 
     lines = []
     for engine, limit in (("mysql", 1.3), ("postgres", 2.0)):
-        for s in sorted((s for s in summary if s["engine"] == engine and s["generator"] == "dbswarm"),
-                        key=lambda s: (s["users"], s["processes"])):
+        for s in sorted((s for s in summary if s["engine"] == engine and s["generator"].startswith("dbswarm")),
+                        key=lambda s: (s["users"], s["processes"], ORDER[s["generator"]])):
             ref = get(engine, s["users"], s["processes"], "reference")
             qps = f"{s['qps'] / ref['qps']:.2f}× the reference's queries/s" if ref and ref["qps"] else "no reference"
-            lines.append(f"- {engine}, {s['users']} users, {s['processes']} process(es): CPU {_fmt(s['ratio'], 2)}× "
+            lines.append(f"- {engine}, {s['users']} users, {s['processes']} process(es), {NAMES[s['generator']]}: "
+                         f"CPU {_fmt(s['ratio'], 2)}× "
                          f"bare (target ≤ {limit}), {qps} (target ≥ 1.3 at 32 users)")
     return lines
 
@@ -82,7 +106,9 @@ def write_markdown(path, summary, accuracy, command, load_start, load_end, opts)
              f"Load average (1 min): {load_start:.2f} at the start, {load_end:.2f} at the end "
              f"(each run waited for ≤ {opts.max_load:g}, at most {opts.quiet_timeout:g} s; the `load` column is the "
              f"value when the run started).", "", *table(summary), "", "Against the targets:", "",
-             *(targets(summary) or ["- (no dbswarm rows in this run)"]), ""]
+             *(targets(summary) or ["- (no dbswarm rows in this run)"]), "",
+             "As users grow (queries/s, database server CPU per query, generator CPU per query):", "",
+             *(scaling(summary) or ["- (one user count in this run)"]), ""]
     if accuracy:
         block += ["Latency accuracy at 1 user (p50 µs):", "",
                   "| engine | bare loop | dbswarm (HDR table) | dbswarm (request events) | difference |",

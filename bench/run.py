@@ -27,7 +27,7 @@ sys.path.insert(0, REPO)
 from bench import cpu, db, native, report  # noqa: E402
 
 PY = sys.executable
-GENERATORS = ("bare", "reference", "dbswarm", "native")
+GENERATORS = ("bare", "reference", "dbswarm", "dbswarm-simple", "native")
 FIELDS = ("engine", "generator", "users", "processes", "rep", "qps", "p50_us", "p99_us", "cpu_us_per_query",
           "server_cpu_pct", "load1", "queries", "seconds")
 
@@ -65,11 +65,14 @@ def generator_command(engine: str, generator: str, users: int, procs: int, secon
     if generator == "bare":
         return [PY, os.path.join(REPO, "bench", "bare.py"), "--engine", engine, "--users", str(users),
                 "--procs", str(procs)]
-    locustfile = {"reference": "reference_locustfile.py", "dbswarm": "dbswarm_locustfile.py"}[generator]
+    locustfile = {"reference": "reference_locustfile.py", "dbswarm": "dbswarm_locustfile.py",
+                  "dbswarm-simple": "dbswarm_locustfile.py"}[generator]
     cmd = [PY, "-m", "locust", "-f", os.path.join("bench", locustfile), "--headless", "-u", str(users),
            "-r", str(users), "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING"]
-    if generator == "dbswarm":
+    if generator.startswith("dbswarm"):
         cmd += ["--db-engine", engine, "--report-dir", workdir]
+    if generator == "dbswarm-simple":
+        cmd += ["--db-query-mode", "simple"]
     if procs > 1:
         port = str(free_port())
         cmd += ["--processes", str(procs), "--master-port", port, "--master-bind-port", port]
@@ -192,6 +195,8 @@ def main(argv=None) -> int:
                     for generator in generators:
                         if generator == "native" and (procs > 1 or not native.available(engine)):
                             continue
+                        if generator == "dbswarm-simple" and engine != "postgres":
+                            continue  # MySQL has only the simple mode: the dbswarm row is this one
                         for rep in range(1, opts.reps + 1):
                             load = wait_quiet(opts.max_load, opts.quiet_timeout)
                             if generator == "native":

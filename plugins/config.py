@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 MYSQL = "mysql"
 POSTGRES = "postgres"
 ENGINES = (MYSQL, POSTGRES)
+QUERY_MODES = ("prepared", "simple")
 
 DEFAULT_PORT = {MYSQL: 3306, POSTGRES: 5432}
 DEFAULT_USER = {MYSQL: "root", POSTGRES: "postgres"}
@@ -31,6 +32,7 @@ class DbConfig:
     ssl_ca: str | None = None
     connect_timeout: float = 10.0
     iam_region: str | None = None  # set: the password is an Aurora IAM token made at each connect
+    prepare: bool = False  # server-side prepared statements (PostgreSQL, --db-query-mode prepared)
 
     @property
     def label(self) -> str:
@@ -74,4 +76,5 @@ class DbConfig:
             ssl_ca=opts.db_ssl_ca or None,
             connect_timeout=float(opts.db_connect_timeout or 10.0),
             iam_region=iam_region,
+            prepare=engine == POSTGRES and (getattr(opts, "db_query_mode", None) or "prepared") == "prepared",
         )

@@ -101,7 +101,9 @@ PG_CODES = {
     "42P01": SCHEMA_MISSING,
 }
 
-# libpq reports connection problems as text without a SQLSTATE.
+# libpq reports connection problems as text without a SQLSTATE; only errors
+# without one are matched against these (a server error such as 'column "x"
+# does not exist' has its SQLSTATE and must not read as an unknown database).
 _PG_TEXT = (
     ("connection refused", CONNECT_REFUSED),
     ("timeout expired", CONNECT_TIMEOUT),
@@ -184,9 +186,9 @@ def classify_postgres(exc: BaseException) -> DatabaseError:
     detail = _first_line(getattr(exc, "pgerror", None) or exc) or type(exc).__name__
     if detail.startswith("ERROR:") or detail.startswith("FATAL:"):
         detail = detail.split(":", 1)[1].strip()
-    cls = PG_CODES.get(code) if code else None
-    if cls is None:
-        cls = _socket_class(exc)
+    if code:  # the server answered with a SQLSTATE: its text says nothing about the connection
+        return DatabaseError("PostgreSQL", code, PG_CODES.get(code, OTHER), detail)
+    cls = _socket_class(exc)
     if cls is None:
         low = str(exc).lower()
         for needle, candidate in _PG_TEXT:

@@ -17,6 +17,7 @@ import gevent
 
 from .config import DbConfig
 from .drivers import driver_for
+from .prepared import Prepared
 from .workload import Outcome, Statement
 
 _NO_CONTEXT: dict = {}
@@ -56,16 +57,18 @@ class ReconnectPolicy:
 class Tx:
     """What a transaction body sees: run statements on the open transaction."""
 
-    __slots__ = ("cursor", "rows")
+    __slots__ = ("link", "cursor", "rows")
 
-    def __init__(self, cursor):
-        self.cursor = cursor
+    def __init__(self, link: Link):
+        self.link = link
+        self.cursor = link.cursor
         self.rows = 0
 
     def run(self, stmt: Statement, params=None):
         """Execute; return the rows of a query or the row count of a change."""
         cur = self.cursor
-        cur.execute(stmt.sql, params)
+        prepared = self.link.prepared
+        cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or self.link.prepare(stmt, True), params)
         if cur.description is None:
             n = cur.rowcount
             self.rows += n
@@ -89,8 +92,8 @@ class StatementTx(Tx):
 
     __slots__ = ("session",)
 
-    def __init__(self, cursor, session):
-        super().__init__(cursor)
+    def __init__(self, link: Link, session):
+        super().__init__(link)
         self.session = session
 
     def run(self, stmt: Statement, params=None):
@@ -111,13 +114,14 @@ class StatementTx(Tx):
 class Link:
     """One connection to one endpoint (writer or reader)."""
 
-    __slots__ = ("session", "reader", "conn", "cursor", "failures", "next_attempt", "connect_name")
+    __slots__ = ("session", "reader", "conn", "cursor", "prepared", "failures", "next_attempt", "connect_name")
 
     def __init__(self, session: DbSession, reader: bool):
         self.session = session
         self.reader = reader
         self.conn = None
         self.cursor = None
+        self.prepared = None  # a Prepared while connected with --db-query-mode prepared (PostgreSQL)
         self.failures = 0
         self.next_attempt = 0.0
         self.connect_name = "connect (reader)" if reader else "connect"
@@ -143,6 +147,7 @@ class Link:
             self.next_attempt = 0.0
             self.conn = conn
             self.cursor = cursor
+            self.prepared = Prepared() if s.config.prepare else None
         s.fire(
             request_type=s.request_type,
             name=self.connect_name,
@@ -153,9 +158,14 @@ class Link:
         )
         return cursor
 
+    def prepare(self, stmt: Statement, in_transaction: bool) -> str:
+        """The SQL to send for a statement not prepared on this connection yet (see prepared.py)."""
+        s = self.session
+        return self.prepared.sql(self.cursor, stmt, in_transaction, s._errors, s.driver.classify)
+
     def drop(self) -> None:
         """Forget a connection that an error declared unusable."""
-        conn, self.conn, self.cursor = self.conn, None, None
+        conn, self.conn, self.cursor, self.prepared = self.conn, None, None, None
         if conn is not None:
             try:
                 conn.close()
@@ -219,9 +229,10 @@ class DbSession:
                 cur = link.open()
                 if cur is None:
                     return None
+            prepared = link.prepared
             start = perf_counter()
             try:
-                cur.execute(stmt.sql, params)
+                cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or link.prepare(stmt, False), params)
                 if cur.description is None:
                     result = length = cur.rowcount
                 else:
@@ -266,7 +277,7 @@ class DbSession:
                 cur = link.open()
                 if cur is None:
                     return None
-            tx = StatementTx(cur, self) if self.statement_stats else Tx(cur)
+            tx = StatementTx(link, self) if self.statement_stats else Tx(link)
             committing = False
             start = perf_counter()
             try:

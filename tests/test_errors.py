@@ -165,6 +165,20 @@ def test_pg_unknown_role_database_refused_host(pg_db):
     assert err.error_class is errors.UNKNOWN_HOST, err
 
 
+def test_pg_server_errors_that_say_does_not_exist_keep_the_connection(pg_db):
+    """A SQLSTATE from the server is not read as a connection problem, whatever its text says."""
+    conn = pg_conn(pg_db)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t (id INT)")
+    err = _pg_error(lambda: cur.execute("SELECT no_such_column FROM t"))  # 42703: column ... does not exist
+    assert (err.code, err.error_class, err.reconnect) == ("42703", errors.OTHER, False), err
+    err = _pg_error(lambda: cur.execute("EXECUTE no_such_statement"))  # 26000: prepared statement ... does not exist
+    assert (err.code, err.error_class, err.reconnect) == ("26000", errors.OTHER, False), err
+    err = _pg_error(lambda: cur.execute("SELECT * FROM no_such_table"))
+    assert err.error_class is errors.SCHEMA_MISSING, err
+    conn.close()
+
+
 def test_pg_deadlock_serialization_lock_and_statement_timeout(pg_db):
     setup = pg_conn(pg_db)
     setup.cursor().execute("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 0), (2, 0)")
