@@ -223,7 +223,9 @@ def main(argv=None) -> int:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows({k: r[k] for k in FIELDS} for r in rows)
-    command = "make bench" + (" BENCH_QUICK=1" if opts.quick else "")
+    args = sys.argv[1:] if argv is None else argv
+    command = "make bench" + (" BENCH_QUICK=1" if opts.quick else "") + (
+        f' BENCH_ARGS="{" ".join(a for a in args if a != "--quick")}"' if [a for a in args if a != "--quick"] else "")
     report.write_markdown(opts.markdown, summarize(rows), accuracy, command, load_start, os.getloadavg()[0], opts)
     print(f"bench: wrote {opts.csv} and {opts.markdown}", flush=True)
     return 0
