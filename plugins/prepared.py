@@ -77,7 +77,7 @@ class Prepared:
         self.ready: dict[Statement, str] = {}  # statement -> its EXECUTE sql: the hot path's one lookup
         self.uses: dict[Statement, int] = {}
 
-    def sql(self, cursor, stmt: Statement, in_transaction: bool, errors: tuple, classify) -> str:
+    def sql(self, cursor, stmt: Statement, params, in_transaction: bool, errors: tuple, classify) -> str:
         """The SQL to send for a statement not prepared yet: prepare it now if it is due.
 
         Inside a transaction the PREPARE runs under a savepoint, so a refusal
@@ -91,6 +91,11 @@ class Prepared:
         if pair is None:
             return stmt.sql
         prepare, execute = pair
+        if params is None and "%" in stmt.sql:
+            # Run without parameters, psycopg2 sends the text as it is: its '%s' and
+            # '%%' are literal text, not placeholders and escapes to convert.
+            _refused.add(stmt)
+            return stmt.sql
         try:
             if in_transaction:  # separate round trips: a failing multi-statement query takes its savepoint along
                 cursor.execute("SAVEPOINT dbswarm_prepare")

@@ -8,6 +8,8 @@ before Locust has set ``environment.runner``) is handled in one place.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from locust.runners import WorkerRunner
@@ -25,7 +27,38 @@ def refuse(problems: list[str]) -> None:
     for line in problems:
         sys.stderr.write(f"dbswarm: {line}\n")
     sys.stderr.flush()
+    _stop_forked_workers()
     sys.exit(EXIT_REFUSED)
+
+
+def _stop_forked_workers() -> None:
+    """Stop the workers ``--processes`` forked from this process, if any.
+
+    Locust 2.47's exit hook means to SIGINT them, but it drops every child
+    whose ``waitpid(WNOHANG)`` says "still running" from its list first, so
+    after a refusal the workers wait 60 s for a master heartbeat and keep the
+    terminal (or a CI step reading their output) open. A forked worker has
+    this process as its parent and the same command line.
+    """
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/cmdline", "rb") as f:
+            cmdline = f.read()
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:  # no /proc (not Linux): they time out on their own
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            if parent != me:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() != cmdline:
+                    continue
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def print_block(lines: list[str]) -> None:

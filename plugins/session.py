@@ -68,7 +68,7 @@ class Tx:
         """Execute; return the rows of a query or the row count of a change."""
         cur = self.cursor
         prepared = self.link.prepared
-        cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or self.link.prepare(stmt, True), params)
+        cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or self.link.prepare(stmt, params, True), params)
         if cur.description is None:
             n = cur.rowcount
             self.rows += n
@@ -158,10 +158,10 @@ class Link:
         )
         return cursor
 
-    def prepare(self, stmt: Statement, in_transaction: bool) -> str:
+    def prepare(self, stmt: Statement, params, in_transaction: bool) -> str:
         """The SQL to send for a statement not prepared on this connection yet (see prepared.py)."""
         s = self.session
-        return self.prepared.sql(self.cursor, stmt, in_transaction, s._errors, s.driver.classify)
+        return self.prepared.sql(self.cursor, stmt, params, in_transaction, s._errors, s.driver.classify)
 
     def drop(self) -> None:
         """Forget a connection that an error declared unusable."""
@@ -232,7 +232,7 @@ class DbSession:
             prepared = link.prepared
             start = perf_counter()
             try:
-                cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or link.prepare(stmt, False), params)
+                cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or link.prepare(stmt, params, False), params)
                 if cur.description is None:
                     result = length = cur.rowcount
                 else:

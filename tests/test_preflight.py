@@ -63,7 +63,9 @@ def test_timeout(locust):
 
 def test_refused_with_processes(locust):
     port = free_port()
-    run = locust(*FLASH, "--processes", "2", "--db-port", str(port), "--db-password", SECRET)
+    # The forked workers are stopped with the master; left alone they would wait 60 s
+    # for its heartbeat and hold the output open, past this timeout.
+    run = locust(*FLASH, "--processes", "2", "--db-port", str(port), "--db-password", SECRET, timeout=30)
     assert_refused(run, f"127.0.0.1:{port}", "connection refused")
 
 

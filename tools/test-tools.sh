@@ -10,5 +10,8 @@ command -v sysbench >/dev/null || missing+=(sysbench)
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "test-tools: installing ${missing[*]}" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+# The package lists are usually fresh (the Chromium step just updated them): try first.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}

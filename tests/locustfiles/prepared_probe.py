@@ -24,6 +24,7 @@ PERCENT = read("percent", "SELECT v FROM p WHERE v LIKE 'v%%' AND id = %s")
 IN_TUPLE = read("in_tuple", "SELECT v FROM p WHERE id IN %s ORDER BY id")  # a tuple: PostgreSQL cannot prepare it
 BUMP = write("bump", "UPDATE p SET n = n + 1 WHERE id = %s")
 ONCE = read("once", "SELECT count(*) FROM p")  # run once per connection: never prepared
+LITERAL = read("literal", "SELECT '%s and %%' AS text")  # no parameters: psycopg2 sends it as it is
 
 
 def create(cursor, opts, engine):
@@ -64,6 +65,7 @@ class Prober(PostgresUser):
         self.check(self.db.run(NAMED, {"id": i}), [(f"v{i}",), (f"v{i + 1}",)])
         self.check(self.db.run(PERCENT, (i,)), [(f"v{i}",)])
         self.check(self.db.run(IN_TUPLE, ((i, i + 1),)), [(f"v{i}",), (f"v{i + 1}",)])
+        self.check(self.db.run(LITERAL), [("%s and %%",)])
         self.db.transaction("bump_twice", bump_twice, i)
         if not self.ran_once:
             self.ran_once = True
