@@ -141,9 +141,7 @@ def _on_init(environment, runner=None, **_kwargs):
     elif isinstance(runner, MasterRunner):
         gevent.spawn(_tell_workers, environment)
     if master_or_local(environment):
-        found = validate(environment.parsed_options)
-        if found:
-            refuse(found)
+        refuse(validate(environment.parsed_options))
 
 
 def rate_lines(environment) -> list[str]:

@@ -113,9 +113,7 @@ def evaluate(environment) -> list[tuple[bool, str]]:
 def _on_init(environment, runner=None, **_kwargs):
     if not master_or_local(environment):
         return
-    found = validate(environment.parsed_options)
-    if found:
-        refuse(found)
+    refuse(validate(environment.parsed_options))
 
 
 @events.quitting.add_listener

@@ -226,9 +226,7 @@ def _on_init(environment, **_kwargs):
         return
     if environment.runner is None or not (opts.cloudwatch or opts.cloudwatch_dashboard):
         return
-    problems = validate(opts)
-    if problems:
-        refuse(problems)
+    refuse(validate(opts))
     _settings.update(resolve(opts))
     opts.cloudwatch_run_id = _settings["run_id"]
     client = make_client(_settings)
@@ -249,9 +247,7 @@ def _put_dashboard(client, opts) -> None:
     body = cw_dashboard.body(region=_settings["region"], instance=opts.aurora_instance,
                              orders_namespace=_settings["orders_namespace"], offer_type=_settings["offer_type"],
                              namespace=_settings["namespace"], run_id=_settings["run_id"])
-    problems = cw_dashboard.problems(body)
-    if problems:
-        refuse([f"--cloudwatch-dashboard: invalid body: {p}" for p in problems])
+    refuse([f"--cloudwatch-dashboard: invalid body: {p}" for p in cw_dashboard.problems(body)])
     import json
 
     try:

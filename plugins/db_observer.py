@@ -245,9 +245,7 @@ def validate(opts) -> list[str]:
 def _on_init(environment, **_kwargs):
     if not master_or_local(environment):
         return
-    problems = validate(environment.parsed_options)
-    if problems:
-        refuse(problems)
+    refuse(validate(environment.parsed_options))
 
 
 @events.test_start.add_listener

@@ -162,9 +162,7 @@ def _on_init(environment, **_kwargs):
         # what the run counted equals what the database committed. Workers
         # receive this value with their spawn message.
         environment.stop_timeout = GRACEFUL_STOP_SECONDS
-    found = problems(environment)
-    if found:
-        refuse(found)
+    refuse(problems(environment))
 
 
 @events.test_start.add_listener

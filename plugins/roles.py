@@ -23,7 +23,12 @@ def master_or_local(environment) -> bool:
 
 
 def refuse(problems: list[str]) -> None:
-    """End the process before any load: one ``dbswarm: ...`` line per problem, exit code 2."""
+    """End the process before any load: one ``dbswarm: ...`` line per problem, exit code 2.
+
+    No problems, nothing to do: a plugin writes ``refuse(validate(opts))``.
+    """
+    if not problems:
+        return
     for line in problems:
         sys.stderr.write(f"dbswarm: {line}\n")
     sys.stderr.flush()

@@ -55,9 +55,7 @@ def _on_init(environment, **_kwargs):
     opts = environment.parsed_options
     if not master_or_local(environment):
         return
-    problems = validate(opts)
-    if problems:
-        refuse(problems)
+    refuse(validate(opts))
     if opts.report_s3_bucket:
         _run["environment"] = environment
         _run["started"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

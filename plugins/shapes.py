@@ -160,9 +160,7 @@ def _on_init(environment, runner=None, web_ui=None, **_kwargs):
     opts = environment.parsed_options
     if not master_or_local(environment):
         return
-    found = validate(opts)
-    if found:
-        refuse(found)
+    refuse(validate(opts))
     shapes = {cls.__name__: cls() for cls in SHAPES.values()}
     for shape in shapes.values():
         shape.runner = runner
