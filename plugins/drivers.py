@@ -17,6 +17,7 @@ import pymysql
 
 from . import credentials, errors
 from .config import MYSQL, POSTGRES, DbConfig
+from .mysql_cursor import LeanCursor
 from .pg_gevent import CooperativeConnection, make_cooperative
 
 
@@ -48,6 +49,7 @@ class MySQLDriver:
                     autocommit=True,
                     charset="utf8mb4",
                     program_name="dbswarm",
+                    cursorclass=LeanCursor,
                     **tls,
                 )
         except pymysql.err.OperationalError as exc:
