@@ -2,7 +2,10 @@
 
 What a generator costs without Locust: the driver, gevent and one
 perf_counter pair per query. ``--procs 2`` splits the users over two processes
-like ``locust --processes 2``.
+like ``locust --processes 2``. ``--client dbswarm`` sends the queries the way a
+dbswarm user does (MySQL: dbswarm's lean cursor; PostgreSQL: a prepared
+statement and dbswarm's wait callback), so a latency comparison with dbswarm
+measures the reporting and not two different clients.
 """
 
 from __future__ import annotations
@@ -25,12 +28,21 @@ from bench import db  # noqa: E402
 from bench.probe import Window  # noqa: E402
 
 
-def user(engine: str, window: Window, factory=None) -> None:
+def user(engine: str, window: Window, factory=None, client: str = "driver") -> None:
     conn = db.connect(engine, connection_factory=factory)
-    cur = conn.cursor()
+    sql = db.SQL
+    if client == "dbswarm" and engine == "mysql":
+        from plugins.mysql_cursor import LeanCursor
+
+        cur = conn.cursor(LeanCursor)
+    else:
+        cur = conn.cursor()
+    if client == "dbswarm" and engine == "postgres":
+        cur.execute("PREPARE point AS " + sql.replace("%s", "$1"))
+        sql = "EXECUTE point(%s)"
     # Run on past the window's end: the harness samples server CPU at t1, and a
     # backend that already exited with its connection would take its CPU along.
-    record, sql, rows, end = window.record, db.SQL, db.ROWS, window.t1 + 1.0
+    record, rows, end = window.record, db.ROWS, window.t1 + 1.0
     randint = random.randint
     while time.time() < end:
         start = perf_counter()
@@ -46,15 +58,17 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--pg-wait", choices=("psycogreen", "dbswarm"), default="psycogreen",
                     help="PostgreSQL wait callback: psycogreen's, or dbswarm's with per-connection watchers")
+    ap.add_argument("--client", choices=("driver", "dbswarm"), default="driver",
+                    help="driver: the driver's own cursor, text queries; dbswarm: the way a dbswarm user queries")
     args = ap.parse_args()
     if args.procs > 1:
         share = [args.users // args.procs + (i < args.users % args.procs) for i in range(args.procs)]
         children = [subprocess.Popen([sys.executable, __file__, "--engine", args.engine, "--users", str(n),
-                                      "--pg-wait", args.pg_wait])
+                                      "--pg-wait", args.pg_wait, "--client", args.client])
                     for n in share]
         sys.exit(max(c.wait() for c in children))
     factory = None
-    if args.engine == "postgres" and args.pg_wait == "dbswarm":
+    if args.engine == "postgres" and (args.pg_wait == "dbswarm" or args.client == "dbswarm"):
         from plugins.pg_gevent import CooperativeConnection, make_cooperative
 
         make_cooperative()
@@ -65,7 +79,7 @@ def main() -> None:
         psycogreen.gevent.patch_psycopg()
     window = Window.from_env()
     window.start()
-    gevent.joinall([gevent.spawn(user, args.engine, window, factory) for _ in range(args.users)], raise_error=True)
+    gevent.joinall([gevent.spawn(user, args.engine, window, factory, args.client) for _ in range(args.users)], raise_error=True)
     gevent.sleep(0.2)  # let the window's writer finish
 
 

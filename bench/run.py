@@ -62,9 +62,9 @@ def _sleep_until(t: float) -> None:
 
 
 def generator_command(engine: str, generator: str, users: int, procs: int, seconds: int, workdir: str) -> list[str]:
-    if generator == "bare":
+    if generator in ("bare", "bare-dbswarm"):
         return [PY, os.path.join(REPO, "bench", "bare.py"), "--engine", engine, "--users", str(users),
-                "--procs", str(procs)]
+                "--procs", str(procs), "--client", "dbswarm" if generator == "bare-dbswarm" else "driver"]
     locustfile = {"reference": "reference_locustfile.py", "dbswarm": "dbswarm_locustfile.py",
                   "dbswarm-simple": "dbswarm_locustfile.py"}[generator]
     cmd = [PY, "-m", "locust", "-f", os.path.join("bench", locustfile), "--headless", "-u", str(users),
@@ -170,6 +170,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-load", type=float, default=1.0, help="wait until the 1-minute load average is at most this")
     ap.add_argument("--quiet-timeout", type=float, default=300.0, help="give up waiting for a quiet machine after this")
     ap.add_argument("--accuracy-reps", type=int, default=3, help="1-user runs for the latency accuracy check (0: skip)")
+    ap.add_argument("--accuracy-only", action="store_true",
+                    help="only the latency accuracy runs: rewrite that part of the markdown, keep the table and CSV")
     ap.add_argument("--csv", default=os.path.join(REPO, "reports", "bench.csv"))
     ap.add_argument("--markdown", default=os.path.join(REPO, "docs", "benchmarks.md"))
     ap.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
@@ -190,7 +192,7 @@ def main(argv=None) -> int:
             db.create(engine)
             if "native" in generators and native.available(engine):
                 native.prepare(engine)
-            for users in users_list:
+            for users in [] if opts.accuracy_only else users_list:
                 for procs in procs_list:
                     for generator in generators:
                         if generator == "native" and (procs > 1 or not native.available(engine)):
@@ -210,23 +212,30 @@ def main(argv=None) -> int:
                             print("bench: " + " ".join(f"{k}={row[k]}" for k in FIELDS), flush=True)
             for rep in range(opts.accuracy_reps):
                 bare = run_python(engine, "bare", 1, 1, opts)
+                same_client = run_python(engine, "bare-dbswarm", 1, 1, opts)
                 ours = run_python(engine, "dbswarm", 1, 1, opts)
-                accuracy.append({"engine": engine, "bare_p50_us": bare["p50_us"], "dbswarm_probe_p50_us": ours["p50_us"],
+                accuracy.append({"engine": engine, "bare_p50_us": bare["p50_us"],
+                                 "bare_dbswarm_p50_us": same_client["p50_us"], "dbswarm_probe_p50_us": ours["p50_us"],
                                  "dbswarm_hdr_p50_us": hdr_p50(ours["_out"])})
                 print(f"bench: accuracy {accuracy[-1]}", flush=True)
     finally:
         if not opts.keep_db:
             for engine in engines:
                 db.drop(engine)
+    args = sys.argv[1:] if argv is None else argv
+    command = "make bench" + (" BENCH_QUICK=1" if opts.quick else "") + (
+        f' BENCH_ARGS="{" ".join(a for a in args if a != "--quick")}"' if [a for a in args if a != "--quick"] else "")
+    if accuracy:
+        report.write_accuracy(opts.markdown, accuracy, command)
+    if opts.accuracy_only:
+        print(f"bench: wrote the accuracy part of {opts.markdown}", flush=True)
+        return 0
     os.makedirs(os.path.dirname(opts.csv) or ".", exist_ok=True)
     with open(opts.csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows({k: r[k] for k in FIELDS} for r in rows)
-    args = sys.argv[1:] if argv is None else argv
-    command = "make bench" + (" BENCH_QUICK=1" if opts.quick else "") + (
-        f' BENCH_ARGS="{" ".join(a for a in args if a != "--quick")}"' if [a for a in args if a != "--quick"] else "")
-    report.write_markdown(opts.markdown, summarize(rows), accuracy, command, load_start, os.getloadavg()[0], opts)
+    report.write_markdown(opts.markdown, summarize(rows), command, load_start, os.getloadavg()[0], opts)
     print(f"bench: wrote {opts.csv} and {opts.markdown}", flush=True)
     return 0
 

@@ -36,3 +36,22 @@ def test_quick_bench_writes_csv_and_markdown(tmp_path):
     assert "Load average" in text and "Against the targets" in text
     assert "dbswarm_bench_t" not in subprocess.run(
         ["mariadb", "-h127.0.0.1", "-uroot", "-N", "-e", "SHOW DATABASES"], capture_output=True, text=True).stdout
+
+
+def test_accuracy_part_is_rewritten_alone(tmp_path):
+    """`--accuracy-only` rewrites its own block: the table, the scale figures and the hand-written text stay."""
+    from bench import report
+
+    path = tmp_path / "benchmarks.md"
+    report.replace_block(str(path), "bench", ["the table"])
+    report.replace_block(str(path), "scale", ["the scale figures"])
+    path.write_text("# Benchmarks\n\nhand-written findings\n\n" + path.read_text().split("\n\n", 1)[1])
+    runs = [{"engine": "mysql", "bare_p50_us": b, "bare_dbswarm_p50_us": s, "dbswarm_probe_p50_us": d,
+             "dbswarm_hdr_p50_us": d} for b, s, d in ((200.0, 100.0, 104.0), (220.0, 110.0, 110.0), (180.0, 90.0, 95.0))]
+    for _ in range(2):  # written twice: replaced, not appended
+        report.write_accuracy(str(path), runs, "make bench BENCH_ARGS=--accuracy-only", now="2026-01-01 00:00 UTC")
+    text = path.read_text()
+    assert "hand-written findings" in text and "the table" in text and "the scale figures" in text
+    assert text.count("Latency accuracy at 1 user") == 1
+    # Medians: bare 200, same client 100, dbswarm 104 -> -48.0 % against the driver's cursor, +4.0 % like for like.
+    assert "| mysql | 200 | 100 | 104 | 104 | -48.0 % | 4.0 % | 200 / 100 / 104, 220 / 110 / 110, 180 / 90 / 95 |" in text
