@@ -3,15 +3,15 @@
 Why: PyMySQL is pure Python, and on the bench machine about half of a point
 select's client CPU went into its generic answer reading: a packet object per
 packet, a full parse of the column definitions that come with every result,
-a converter lookup per value (125 -> 60 µs per query with the lean path; see
+a converter lookup per value (125 -> 60-78 µs per query with the lean path; see
 docs/benchmarks.md). On a load generator, client CPU per query is queries the
 database never sees.
 
 PyMySQL still connects, authenticates, sets up TLS and escapes parameters;
 this cursor sends the COM_QUERY and reads the answer with a few bytes
-operations. A result's column definitions are parsed the first time a
-connection sees them; a later result whose definitions are byte for byte the
-same reuses that description and those converters. Rows, ``description``,
+operations. A result's column definitions are parsed the first time the
+cursor sees them; a later result whose definitions are byte for byte the same
+reuses that description and those converters. Rows, ``description``,
 ``rowcount``, ``lastrowid``, errors and the connection's ``server_status``
 come out as PyMySQL's own cursor gives them (tests/test_mysql_cursor.py
 compares the two on the real server). What the lean path does not cover goes
