@@ -38,8 +38,8 @@ def user(engine: str, window: Window, factory=None, client: str = "driver") -> N
     else:
         cur = conn.cursor()
     if client == "dbswarm" and engine == "postgres":
-        cur.execute("PREPARE point AS " + sql.replace("%s", "$1"))
-        sql = "EXECUTE point(%s)"
+        cur.execute(db.PG_PREPARE)
+        sql = db.PG_EXECUTE
     # Run on past the window's end: the harness samples server CPU at t1, and a
     # backend that already exited with its connection would take its CPU along.
     record, rows, end = window.record, db.ROWS, window.t1 + 1.0

@@ -8,6 +8,9 @@ DATABASE = os.environ.get("BENCH_DB", "dbswarm_bench")
 ROWS = 10_000
 TABLE = "bench_points"
 SQL = f"SELECT id, v FROM {TABLE} WHERE id = %s"
+# The same point select as a PostgreSQL prepared statement (what a dbswarm user sends there).
+PG_PREPARE = "PREPARE point_select AS " + SQL.replace("%s", "$1")
+PG_EXECUTE = "EXECUTE point_select(%s)"
 MYSQL = dict(host="127.0.0.1", port=int(os.environ.get("BENCH_MYSQL_PORT", 3306)), user="root", password="")
 PG = dict(host="127.0.0.1", port=int(os.environ.get("BENCH_PG_PORT", 5432)), user="postgres")
 

@@ -27,10 +27,6 @@ import psutil  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import cpu, db  # noqa: E402
 
-PREPARE = {"postgres": "PREPARE point_select(int) AS SELECT id, v FROM bench_points WHERE id = $1"}
-EXECUTE = {"postgres": "EXECUTE point_select(%s)"}
-
-
 def box() -> tuple[list[int], int]:
     """(/proc/stat cpu jiffies, context switches since boot)."""
     with open("/proc/stat") as f:
@@ -55,8 +51,8 @@ def measure(engine: str, mode: str, users: int, seconds: float) -> dict:
         cur = conn.cursor()
         sql = db.SQL
         if mode == "prepared":
-            cur.execute(PREPARE[engine])
-            sql = EXECUTE[engine]
+            cur.execute(db.PG_PREPARE)
+            sql = db.PG_EXECUTE
         while not stop[0]:
             cur.execute(sql, (random.randint(1, db.ROWS),))
             cur.fetchall()
@@ -82,7 +78,7 @@ def measure(engine: str, mode: str, users: int, seconds: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--engine", choices=tuple(PREPARE), default="postgres")
+    ap.add_argument("--engine", choices=("postgres",), default="postgres")
     ap.add_argument("--users", default="1,8,32,128")
     ap.add_argument("--modes", default="simple,prepared")
     ap.add_argument("--seconds", type=float, default=4.0)

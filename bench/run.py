@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     try:
         for engine in engines:
             db.create(engine)
-            if "native" in generators and native.available(engine):
+            if "native" in generators and native.available(engine) and not opts.accuracy_only:
                 native.prepare(engine)
             for users in [] if opts.accuracy_only else users_list:
                 for procs in procs_list:

@@ -28,12 +28,12 @@ from __future__ import annotations
 from struct import unpack_from
 
 from pymysql import converters, err
+from pymysql.connections import MAX_PACKET_LEN as _MAX_PACKET
 from pymysql.connections import TEXT_TYPES
 from pymysql.constants import CR, FIELD_TYPE, SERVER_STATUS
 from pymysql.cursors import Cursor
 from pymysql.protocol import FieldDescriptorPacket
 
-_MAX_PACKET = 2**24 - 1
 _MORE_RESULTS = SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
 _MAX_LAYOUTS = 256  # result layouts a cursor remembers
 _NUMERIC = (int, float)  # converters that take the ASCII bytes as they are
@@ -100,8 +100,7 @@ class LeanCursor(Cursor):
         affected, pos = _lenenc(packet, 1)
         insert_id, pos = _lenenc(packet, pos)
         status, warnings = unpack_from("<HH", packet, pos)
-        self._set(conn, affected, insert_id, warnings, None, None)
-        conn.server_status = status
+        self._set(conn, status, affected, insert_id, warnings, None, None)
         return status
 
     def _result_set(self, conn, reader: _Reader, first: bytes) -> int:
@@ -125,11 +124,11 @@ class LeanCursor(Cursor):
                 break
             append(_row(packet, decoders))
         warnings, status = unpack_from("<HH", packet, 1)
-        self._set(conn, len(rows), None, warnings, description, tuple(rows))
-        conn.server_status = status
+        self._set(conn, status, len(rows), None, warnings, description, tuple(rows))
         return status
 
-    def _set(self, conn, rowcount, lastrowid, warnings, description, rows) -> None:
+    def _set(self, conn, status, rowcount, lastrowid, warnings, description, rows) -> None:
+        conn.server_status = status
         self.rownumber = 0
         self._result = None
         self.rowcount = conn._affected_rows = rowcount
