@@ -32,7 +32,7 @@ class DbConfig:
     ssl_ca: str | None = None
     connect_timeout: float = 10.0
     iam_region: str | None = None  # set: the password is an Aurora IAM token made at each connect
-    prepare: bool = False  # server-side prepared statements (PostgreSQL, --db-query-mode prepared)
+    prepare: bool = False  # server-side prepared statements (--db-query-mode prepared)
 
     @property
     def label(self) -> str:
@@ -76,5 +76,5 @@ class DbConfig:
             ssl_ca=opts.db_ssl_ca or None,
             connect_timeout=float(opts.db_connect_timeout or 10.0),
             iam_region=iam_region,
-            prepare=engine == POSTGRES and (getattr(opts, "db_query_mode", None) or "prepared") == "prepared",
+            prepare=(getattr(opts, "db_query_mode", None) or "prepared") == "prepared",
         )

@@ -19,12 +19,14 @@ from . import credentials, errors
 from .config import MYSQL, POSTGRES, DbConfig
 from .mysql_cursor import LeanCursor
 from .pg_gevent import CooperativeConnection, make_cooperative
+from .prepared import prepare_mysql, prepare_postgres
 
 
 class MySQLDriver:
     engine = MYSQL
     label = "MySQL"
     errors = (pymysql.err.Error, OSError)
+    prepare = staticmethod(prepare_mysql)  # --db-query-mode prepared: binary protocol through the lean cursor
 
     @staticmethod
     def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):
@@ -66,6 +68,7 @@ class PostgresDriver:
     engine = POSTGRES
     label = "PostgreSQL"
     errors = (psycopg2.Error, OSError)
+    prepare = staticmethod(prepare_postgres)  # --db-query-mode prepared: SQL-level PREPARE / EXECUTE
 
     @staticmethod
     def connect(cfg: DbConfig, reader: bool = False, database: str | None = None):

@@ -18,25 +18,31 @@ compares the two on the real server). What the lean path does not cover goes
 through PyMySQL: ``CALL`` (more than one result), statements of 16 MiB or
 more, a connection with an unfinished PyMySQL result.
 
+The cursor also prepares statements on the server (``prepare``) and
+executes them in the binary protocol when ``execute`` is given the
+statement instead of text (mysql_binary.py; ``--db-query-mode prepared``).
+
 It uses PyMySQL's Connection internals (``_rfile``, ``_write_bytes``,
-``_next_seq_id``, ``_result``, ``_force_close``), which is why
-requirements.txt pins PyMySQL and the tests run against the real server.
+``_execute_command``, ``_next_seq_id``, ``_result``, ``_force_close``), which
+is why requirements.txt pins PyMySQL and the tests run against the real server.
 """
 
 from __future__ import annotations
 
 from struct import unpack_from
 
-from pymysql import converters, err
+from pymysql import err
 from pymysql.connections import MAX_PACKET_LEN as _MAX_PACKET
-from pymysql.connections import TEXT_TYPES
-from pymysql.constants import CR, FIELD_TYPE, SERVER_STATUS
+from pymysql.constants import COMMAND, CR, SERVER_STATUS
 from pymysql.cursors import Cursor
 from pymysql.protocol import FieldDescriptorPacket
 
+from . import mysql_binary as binary
+from .mysql_binary import ServerStatement
+from .mysql_wire import Reader, lenenc, text_decoder
+
 _MORE_RESULTS = SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
 _MAX_LAYOUTS = 256  # result layouts a cursor remembers
-_NUMERIC = (int, float)  # converters that take the ASCII bytes as they are
 
 
 class LeanCursor(Cursor):
@@ -47,6 +53,8 @@ class LeanCursor(Cursor):
         self._layouts: dict[tuple[bytes, ...], tuple] = {}  # column definitions -> (description, decoders)
 
     def execute(self, query, args=None):
+        if query.__class__ is ServerStatement:
+            return self._execute_prepared(query, args)
         conn = self.connection
         pending = None if conn is None else conn._result
         if pending is not None:
@@ -55,7 +63,10 @@ class LeanCursor(Cursor):
             conn._result = None
         if args is not None:
             query = self._mogrify(query, args)
-        sql = None if conn is None or conn._sock is None or _is_call(query) else query.encode(conn.encoding)
+        if conn is None or conn._sock is None or _is_call(query):
+            sql = None
+        else:  # executemany() passes its multi-row INSERT as a bytearray
+            sql = query.encode(conn.encoding) if query.__class__ is str else bytes(query)
         if sql is None or len(sql) >= _MAX_PACKET - 1:
             result = self._query(query)  # PyMySQL's own path (and its errors for a closed cursor or connection)
             self._executed = query
@@ -71,20 +82,59 @@ class LeanCursor(Cursor):
         self._executed = query
         return self.rowcount
 
+    def prepare(self, sql: str, names: tuple[str, ...] | int) -> ServerStatement:
+        """Prepare ``sql`` (``?`` markers) on this cursor's connection; a refusal raises as a query's error would.
+
+        ``names`` says how ``execute`` maps its arguments to the markers (see
+        mysql_binary.placeholders).
+        """
+        conn = self._get_db()
+        conn._execute_command(COMMAND.COM_STMT_PREPARE, sql)  # PyMySQL's checks for a closed or busy connection
+        stmt_id, params = self._receive(conn, self._prepare_answer, None)
+        return ServerStatement(conn, sql, stmt_id, names, params)
+
+    def close_statement(self, statement: ServerStatement) -> None:
+        """Free a prepared statement on the server (no answer comes back)."""
+        conn = self.connection
+        if conn is statement.conn and conn._sock is not None:
+            conn._execute_command(COMMAND.COM_STMT_CLOSE, statement.stmt_id.to_bytes(4, "little"))
+
+    def _execute_prepared(self, statement: ServerStatement, args):
+        conn = self.connection
+        pending = None if conn is None else conn._result
+        if pending is not None:
+            if pending.unbuffered_active or pending.has_next:
+                return self.execute(statement.sql, args)  # PyMySQL's path finishes that result first
+            conn._result = None
+        if conn is not statement.conn or conn._sock is None:
+            return self.execute(statement.sql, args)
+        payload = statement.packet(args, conn.encoding)
+        if payload is None or len(payload) >= _MAX_PACKET:
+            return self.execute(statement.sql, args)  # values only the text path writes, or a huge one
+        conn._write_bytes(len(payload).to_bytes(3, "little") + b"\x00" + payload)
+        try:
+            status = self._receive(conn, self._answer, statement)
+        except BaseException:
+            self._clear_result()
+            raise
+        if status & _MORE_RESULTS:
+            self._discard_more(conn)
+        self._executed = statement.sql
+        return self.rowcount
+
     def _read_answer(self, conn) -> int:
         """Read the answer to the query just sent; the server status it ends with."""
+        return self._receive(conn, self._answer, None)
+
+    @staticmethod
+    def _receive(conn, body, arg):
+        """``body(conn, reader, arg)`` over a fresh packet reader, keeping the connection in step whatever happens."""
         if conn._current_timeout != conn._read_timeout:
             conn._sock.settimeout(conn._read_timeout)
             conn._current_timeout = conn._read_timeout
-        reader = _Reader(conn)
+        reader = Reader(conn)
         try:
-            first = reader.packet()
-            if first[0] == 0 and len(first) >= 7:
-                return self._ok(conn, first)
-            if first[0] == 0xFB:
-                conn._force_close()
-                raise err.OperationalError(CR.CR_COMMANDS_OUT_OF_SYNC, "LOAD DATA LOCAL INFILE is not enabled")
-            return self._result_set(conn, reader, first)
+            return body(conn, reader, arg)
         except OSError as exc:
             conn._force_close()
             raise err.OperationalError(CR.CR_SERVER_LOST, f"Lost connection to MySQL server during query ({exc})") from None
@@ -96,23 +146,44 @@ class LeanCursor(Cursor):
         finally:
             conn._next_seq_id = reader.seq
 
+    def _answer(self, conn, reader: Reader, statement: ServerStatement | None) -> int:
+        first = reader.packet()
+        if first[0] == 0 and len(first) >= 7:
+            return self._ok(conn, first)
+        if first[0] == 0xFB:
+            conn._force_close()
+            raise err.OperationalError(CR.CR_COMMANDS_OUT_OF_SYNC, "LOAD DATA LOCAL INFILE is not enabled")
+        return self._result_set(conn, reader, first, statement)
+
+    @staticmethod
+    def _prepare_answer(conn, reader: Reader, _arg) -> tuple[int, int]:
+        """``(statement id, parameter count)``; the parameter and column definitions that follow are skipped."""
+        ok = reader.packet()
+        stmt_id, columns, params = unpack_from("<IHH", ok, 1)
+        for count in (params, columns):
+            for _ in range(count + 1 if count else 0):  # the definitions and their EOF
+                reader.packet()
+        return stmt_id, params
+
     def _ok(self, conn, packet: bytes) -> int:
-        affected, pos = _lenenc(packet, 1)
-        insert_id, pos = _lenenc(packet, pos)
+        affected, pos = lenenc(packet, 1)
+        insert_id, pos = lenenc(packet, pos)
         status, warnings = unpack_from("<HH", packet, pos)
         self._set(conn, status, affected, insert_id, warnings, None, None)
         return status
 
-    def _result_set(self, conn, reader: _Reader, first: bytes) -> int:
-        count, _ = _lenenc(first, 0)
+    def _result_set(self, conn, reader: Reader, first: bytes, statement: ServerStatement | None) -> int:
+        count, _ = lenenc(first, 0)
         read = reader.packet
         columns = tuple([read() for _ in range(count)])
-        layout = self._layouts.get(columns)
+        layouts = self._layouts if statement is None else statement.layouts
+        layout = layouts.get(columns)
         if layout is None:
-            if len(self._layouts) >= _MAX_LAYOUTS:
-                self._layouts.clear()
-            layout = self._layouts[columns] = _layout(conn, columns)
+            if len(layouts) >= _MAX_LAYOUTS:
+                layouts.clear()
+            layout = layouts[columns] = (_layout if statement is None else binary.layout)(conn, columns)
         description, decoders = layout
+        decode = _row if statement is None else binary.row
         if read()[0] != 0xFE:
             conn._force_close()
             raise err.OperationalError(CR.CR_COMMANDS_OUT_OF_SYNC, "Protocol error, expecting EOF")
@@ -122,7 +193,7 @@ class LeanCursor(Cursor):
             packet = read()
             if packet[0] == 0xFE and len(packet) < 9:
                 break
-            append(_row(packet, decoders))
+            append(decode(packet, decoders))
         warnings, status = unpack_from("<HH", packet, 1)
         self._set(conn, status, len(rows), None, warnings, description, tuple(rows))
         return status
@@ -146,96 +217,16 @@ class LeanCursor(Cursor):
         conn._result = None
 
 
-class _Reader:
-    """Whole packets from the connection's buffered socket, with PyMySQL's sequence checks."""
-
-    __slots__ = ("conn", "rfile", "seq")
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.rfile = conn._rfile
-        self.seq = 1
-
-    def packet(self) -> bytes:
-        data = self._one()
-        if len(data) == _MAX_PACKET:  # continued in the following packets
-            parts = [data]
-            while len(parts[-1]) == _MAX_PACKET:
-                parts.append(self._one())
-            data = b"".join(parts)
-        elif not data:
-            self._lost()  # answers never hold an empty packet
-        elif data[0] == 0xFF:
-            err.raise_mysql_exception(data)
-        return data
-
-    def _one(self) -> bytes:
-        header = self.rfile.read(4)
-        if len(header) < 4:
-            self._lost()
-        size = header[0] | header[1] << 8 | header[2] << 16
-        if header[3] != self.seq:
-            self._out_of_step(header[3])
-        self.seq = (self.seq + 1) & 0xFF
-        data = self.rfile.read(size)
-        if len(data) < size:
-            self._lost()
-        return data
-
-    def _lost(self):
-        self.conn._force_close()
-        raise err.OperationalError(CR.CR_SERVER_LOST, "Lost connection to MySQL server during query")
-
-    def _out_of_step(self, number: int):
-        self.conn._force_close()
-        if number == 0:  # MariaDB sends its shutdown error with sequence number 0
-            raise err.OperationalError(CR.CR_SERVER_LOST, "Lost connection to MySQL server during query")
-        raise err.InternalError(f"Packet sequence number wrong - got {number} expected {self.seq}")
-
-
-def _is_call(query: str) -> bool:
+def _is_call(query: str | bytes) -> bool:
     """CALL answers with several results: PyMySQL's path keeps them for nextset()."""
-    return query.lstrip()[:4].upper() == "CALL"
-
-
-def _lenenc(data: bytes, pos: int) -> tuple[int | None, int]:
-    """A length-encoded integer at ``pos``, and the position after it."""
-    c = data[pos]
-    if c < 0xFB:
-        return c, pos + 1
-    if c == 0xFB:
-        return None, pos + 1
-    width = {0xFC: 2, 0xFD: 3, 0xFE: 8}[c]
-    return int.from_bytes(data[pos + 1:pos + 1 + width], "little"), pos + 1 + width
+    head = query.lstrip()[:4].upper()
+    return head == "CALL" or head == b"CALL"
 
 
 def _layout(conn, columns: tuple[bytes, ...]):
-    """``(description, decoders)`` for a result's column definitions, as PyMySQL derives them.
-
-    A decoder is ``(encoding, converter)``; ``int`` and ``float`` take the
-    ASCII bytes directly, so numbers skip the decode.
-    """
-    description, decoders = [], []
-    use_unicode, encoding_of_conn = conn.use_unicode, conn.encoding
-    for data in columns:
-        field = FieldDescriptorPacket(data, encoding_of_conn)
-        description.append(field.description())
-        kind = field.type_code
-        if not use_unicode:
-            encoding = None
-        elif kind == FIELD_TYPE.JSON:
-            encoding = encoding_of_conn
-        elif kind in TEXT_TYPES:
-            encoding = None if field.charsetnr == 63 else encoding_of_conn
-        else:
-            encoding = "ascii"
-        converter = conn.decoders.get(kind)
-        if converter is converters.through:
-            converter = None
-        if converter in _NUMERIC and encoding == "ascii":
-            encoding = None
-        decoders.append((encoding, converter))
-    return tuple(description), tuple(decoders)
+    """``(description, decoders)`` for a result's column definitions, as PyMySQL derives them."""
+    fields = [FieldDescriptorPacket(data, conn.encoding) for data in columns]
+    return tuple(f.description() for f in fields), tuple(text_decoder(conn, f) for f in fields)
 
 
 def _row(packet: bytes, decoders) -> tuple:
@@ -256,7 +247,7 @@ def _row(packet: bytes, decoders) -> tuple:
             pos += 1
             continue
         else:
-            size, pos = _lenenc(packet, pos)
+            size, pos = lenenc(packet, pos)
         value = packet[pos:pos + size]
         pos += size
         if encoding is not None:

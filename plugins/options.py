@@ -55,8 +55,9 @@ def add_database_options(parser, **_kwargs):
     add("db-ssl-ca", default=None, help="CA bundle to verify the server's TLS certificate (e.g. the RDS bundle); TLS is off without it")
     add("db-connect-timeout", type=float, default=10.0, help="Seconds to wait for a connection")
     add("db-query-mode", choices=QUERY_MODES, default=None,
-        help="prepared: prepare statements a connection runs repeatedly, like PgJDBC and psycopg 3 (PostgreSQL default); "
-             "simple: send every query as text (MySQL's only mode; use it behind PgBouncer in transaction mode)")
+        help="prepared (default): prepare the statements a connection runs repeatedly on the server, like PgJDBC and "
+             "psycopg 3 (MySQL: binary protocol); simple: send every query as text (use it behind PgBouncer in "
+             "transaction mode or RDS Proxy)")
     add("db-init", action="store_true", default=False, help="Create and seed the scenario's schema before users start")
     add("wait-min", type=float, default=None, help="Least think time between tasks of a user, seconds (default: the scenario's)")
     add("statement-stats", action="store_true", default=False, help="Also report each statement of a transaction as its own request")

@@ -89,9 +89,6 @@ def check_scenario(scenario: Scenario, opts) -> DbConfig:
     if scenario.engine and chosen and chosen != scenario.engine:
         raise PreflightError(f"--db-engine {chosen}: the {scenario.name} scenario runs on {scenario.engine}")
     cfg = scenario.config(opts)
-    if cfg.engine == MYSQL and getattr(opts, "db_query_mode", None) == "prepared":
-        raise PreflightError("--db-query-mode prepared: PostgreSQL only (PyMySQL sends every query as text); "
-                             "leave it unset or use simple")
     if not _IDENTIFIER.match(cfg.database):
         raise PreflightError(f"--db-name {cfg.database!r}: use letters, digits and _ only")
     if getattr(opts, "db_init", False):

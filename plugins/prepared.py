@@ -1,19 +1,25 @@
-"""Server-side prepared statements on PostgreSQL (``--db-query-mode prepared``, the default there).
+"""Server-side prepared statements (``--db-query-mode prepared``, the default).
 
-Why: a point select sent as text makes PostgreSQL parse and plan it every
-time; on the bench machine that was about half of the server's CPU per query
-(92 -> 51 µs at 8 connections) and, with the database on the same box, the
-queries/s rose 30-55 % once statements were prepared. PgJDBC and psycopg 3
-prepare the statements a connection runs repeatedly; dbswarm does the same:
-the second time a connection runs a statement it sends ``PREPARE`` once, and
-``EXECUTE name(...)`` from then on. Statements run once are never prepared.
+Why: a statement sent as text is parsed (and on PostgreSQL planned) by the
+server every time. On the bench machine that was about half of PostgreSQL's
+CPU per point select (92 -> 51 µs at 8 connections) and a fifth of
+MariaDB's (46 -> 35 µs); with the database on the same box, queries/s rose
+30-55 % (docs/benchmarks.md). PgJDBC, psycopg 3 and Connector/J
+(``useServerPrepStmts``) prepare the statements a connection runs
+repeatedly; dbswarm does the same: the second time a connection runs a
+statement it prepares it once, and executes it by name from then on.
+Statements run once are never prepared.
 
-psycopg2 has no protocol-level prepare, so this is SQL-level ``PREPARE``:
-parameters are still interpolated by psycopg2 as literals, and the server
-infers their types from the statement. A statement the server refuses to
-prepare (a type it cannot infer, ``IN %s`` with a tuple) is run as text from
-then on. ``--db-query-mode simple`` turns it off, e.g. behind PgBouncer in
-transaction mode, where a session's prepared statements do not follow it.
+- PostgreSQL: psycopg2 has no protocol-level prepare, so this is SQL-level
+  ``PREPARE``/``EXECUTE name(...)``: parameters are still interpolated by
+  psycopg2 as literals, and the server infers their types from the statement.
+- MySQL: the binary protocol (``COM_STMT_PREPARE``/``COM_STMT_EXECUTE``,
+  mysql_binary.py), which PyMySQL lacks: the lean cursor sends it.
+
+A statement the server refuses to prepare (a type it cannot infer, ``IN %s``
+with a tuple) is run as text from then on. ``--db-query-mode simple`` turns
+it off, e.g. behind PgBouncer in transaction mode or RDS Proxy, where a
+session's prepared statements do not follow it (RDS Proxy pins the session).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from .mysql_binary import placeholders
 from .workload import Statement
 
 PREPARE_AFTER = 2  # uses on one connection before a statement is prepared there
@@ -69,46 +76,86 @@ def form(stmt: Statement) -> tuple[str, str] | None:
 
 
 class Prepared:
-    """The statements prepared on one connection; forgotten with the connection."""
+    """The statements prepared on one connection; forgotten with the connection.
 
-    __slots__ = ("ready", "uses")
+    ``prepare(cursor, stmt, params, in_transaction, errors, classify)`` is the
+    engine's way to prepare a statement: what to pass to ``cursor.execute``
+    from then on, or None if this statement cannot be prepared.
+    """
 
-    def __init__(self):
-        self.ready: dict[Statement, str] = {}  # statement -> its EXECUTE sql: the hot path's one lookup
+    __slots__ = ("ready", "uses", "_prepare")
+
+    def __init__(self, prepare):
+        self.ready: dict[Statement, object] = {}  # statement -> what execute takes instead: the hot path's one lookup
         self.uses: dict[Statement, int] = {}
+        self._prepare = prepare
 
-    def sql(self, cursor, stmt: Statement, params, in_transaction: bool, errors: tuple, classify) -> str:
-        """The SQL to send for a statement not prepared yet: prepare it now if it is due.
+    def sql(self, cursor, stmt: Statement, params, in_transaction: bool, errors: tuple, classify):
+        """What to send for a statement not prepared yet: prepare it now if it is due.
 
-        Inside a transaction the PREPARE runs under a savepoint, so a refusal
-        does not abort the transaction. A broken connection is raised as is.
+        A statement the server refuses is run as text from then on; a broken
+        connection is raised as is.
         """
         uses = self.uses.get(stmt, 0) + 1
         self.uses[stmt] = uses
         if uses < PREPARE_AFTER or stmt in _refused or len(self.ready) >= MAX_PER_CONNECTION:
             return stmt.sql
-        pair = form(stmt)
-        if pair is None:
-            return stmt.sql
-        prepare, execute = pair
-        if params is None and "%" in stmt.sql:
-            # Run without parameters, psycopg2 sends the text as it is: its '%s' and
-            # '%%' are literal text, not placeholders and escapes to convert.
-            _refused.add(stmt)
-            return stmt.sql
         try:
-            if in_transaction:  # separate round trips: a failing multi-statement query takes its savepoint along
-                cursor.execute("SAVEPOINT dbswarm_prepare")
-                cursor.execute(prepare)
-                cursor.execute("RELEASE SAVEPOINT dbswarm_prepare")
-            else:
-                cursor.execute(prepare)
+            ready = self._prepare(cursor, stmt, params, in_transaction, errors, classify)
         except errors as exc:
             if classify(exc).reconnect:
                 raise
-            if in_transaction:
-                cursor.execute("ROLLBACK TO SAVEPOINT dbswarm_prepare")
+            ready = None
+        if ready is None:
             _refused.add(stmt)
             return stmt.sql
-        self.ready[stmt] = execute
+        self.ready[stmt] = ready
+        return ready
+
+
+def prepare_postgres(cursor, stmt: Statement, params, in_transaction: bool, errors: tuple, classify) -> str | None:
+    """SQL-level ``PREPARE``; the ``EXECUTE name(...)`` to send from then on.
+
+    Inside a transaction the PREPARE runs under a savepoint, so a refusal
+    does not abort the transaction.
+    """
+    pair = form(stmt)
+    if pair is None:
+        return None
+    prepare, execute = pair
+    if params is None and "%" in stmt.sql:
+        # Run without parameters, psycopg2 sends the text as it is: its '%s' and
+        # '%%' are literal text, not placeholders and escapes to convert.
+        return None
+    if not in_transaction:
+        cursor.execute(prepare)
         return execute
+    cursor.execute("SAVEPOINT dbswarm_prepare")  # separate round trips: a failing multi-statement query takes its savepoint along
+    try:
+        cursor.execute(prepare)
+    except errors as exc:
+        if not classify(exc).reconnect:
+            cursor.execute("ROLLBACK TO SAVEPOINT dbswarm_prepare")
+        raise
+    cursor.execute("RELEASE SAVEPOINT dbswarm_prepare")
+    return execute
+
+
+def prepare_mysql(cursor, stmt: Statement, params, _in_transaction: bool, _errors: tuple, _classify):
+    """``COM_STMT_PREPARE`` on the connection; the statement handle the lean cursor executes in binary.
+
+    A refusal does not end a MySQL transaction, so no savepoint is needed.
+    """
+    sql = stmt.sql
+    if (params is None and "%" in sql) or sql.lstrip()[:4].upper() == "CALL":
+        return None  # PyMySQL leaves such text as it is; CALL answers with several results
+    marked = placeholders(sql)
+    if marked is None:
+        return None
+    body, names = marked
+    statement = cursor.prepare(body, names)
+    if statement.params != (len(names) if isinstance(names, tuple) else names):  # a '?' of its own in the text
+        cursor.close_statement(statement)
+        return None
+    statement.sql = sql
+    return statement

@@ -130,7 +130,7 @@ class Link:
         self.reader = reader
         self.conn = None
         self.cursor = None
-        self.prepared = None  # a Prepared while connected with --db-query-mode prepared (PostgreSQL)
+        self.prepared = None  # a Prepared while connected with --db-query-mode prepared
         self.failures = 0
         self.next_attempt = 0.0
         self.connect_name = "connect (reader)" if reader else "connect"
@@ -159,7 +159,7 @@ class Link:
             self.next_attempt = 0.0
             self.conn = conn
             self.cursor = cursor
-            self.prepared = Prepared() if s.config.prepare else None
+            self.prepared = Prepared(s.driver.prepare) if s.config.prepare else None
         s.fire(
             request_type=s.request_type,
             name=self.connect_name,

@@ -24,7 +24,6 @@ CASES = [
     ("unresolvable-host", ("--db-host", "no-such-host.invalid"), "at no-such-host.invalid:3306: unknown host", None),
     ("reader-host-missing", ("--db-reader-host", "no-such-reader.invalid"),
      "reader at no-such-reader.invalid:3306: unknown host", None),
-    ("prepared-on-mysql", ("--db-query-mode", "prepared"), "--db-query-mode prepared: PostgreSQL only", None),
     # Both endpoints are checked: a writer problem does not hide the reader's.
     ("reader-host-missing-and-unknown-database",
      ("--db-name", "dbswarm_no_such_db", "--db-reader-host", "no-such-reader.invalid"),

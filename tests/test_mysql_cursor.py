@@ -62,6 +62,11 @@ def test_changes_parameters_and_warnings_match_pymysql(db):
         assert got[0] == 2 and got[2] is None and got[4] == 3 + 2 * runs - 1  # the first id of a multi-row INSERT
         assert answer(cur, "UPDATE t SET v = %(v)s WHERE v = %(old)s", {"v": "r", "old": "z"})[0] == 1
         assert answer(cur, "SELECT v FROM t WHERE v = %s", ("q'\\",))[1] == (("q'\\",),) * runs
+    # executemany's multi-row INSERT (sent as bytes) and its row count.
+    rows = [("m1", "1"), ("m2", None)]
+    assert plain.executemany("INSERT INTO t (v, n) VALUES (%s, %s)", rows) == 2
+    assert lean.executemany("INSERT INTO t (v, n) VALUES (%s, %s)", rows) == 2 and lean.rowcount == 2
+    assert answer(lean, "SELECT count(*) FROM t WHERE v IN ('m1', 'm2')")[1] == ((4,),)
     # A truncation warning counts the same way.
     assert answer(lean, "SELECT CAST('12abc' AS SIGNED)") == answer(plain, "SELECT CAST('12abc' AS SIGNED)")
     assert lean.warning_count == 1
@@ -107,9 +112,11 @@ def test_a_packet_over_16_mib_is_read_whole(db):
     assert len(got[1][0][0]) == 16777210 and got[1][0][1] == "tail"
 
 
-def test_a_killed_connection_is_lost_not_out_of_step(db, mysql_db):
+@pytest.mark.parametrize("protocol", ["text", "binary"])
+def test_a_killed_connection_is_lost_not_out_of_step(db, mysql_db, protocol):
     victim = mysql_conn(mysql_db)
     lean = victim.cursor(LeanCursor)
+    sleep = "SELECT SLEEP(%s)" if protocol == "text" else lean.prepare("SELECT SLEEP(?)", 1)  # prepared statement
     lean.execute("SELECT CONNECTION_ID()")
     (victim_id,), = lean.fetchall()
 
@@ -120,11 +127,11 @@ def test_a_killed_connection_is_lost_not_out_of_step(db, mysql_db):
     timer = threading.Timer(0.3, kill)
     timer.start()
     with pytest.raises(pymysql.err.OperationalError) as lost:
-        lean.execute("SELECT SLEEP(5)")
+        lean.execute(sleep, (5,))
     timer.join()
     assert lost.value.args[0] in (2013, 1927), lost.value.args  # lost, or MariaDB's "Connection was killed"
     with pytest.raises(pymysql.MySQLError):
-        lean.execute("SELECT 1")  # the connection is closed, never reused mid-answer
+        lean.execute(sleep, (0,))  # the connection is closed, never reused mid-answer
     victim.close()
 
 
