@@ -3,8 +3,8 @@
 What a generator costs without Locust: the driver, gevent and one
 perf_counter pair per query. ``--procs 2`` splits the users over two processes
 like ``locust --processes 2``. ``--client dbswarm`` sends the queries the way a
-dbswarm user does (MySQL: dbswarm's lean cursor; PostgreSQL: a prepared
-statement and dbswarm's wait callback), so a latency comparison with dbswarm
+dbswarm user does (a prepared statement; MySQL: through dbswarm's lean
+cursor in the binary protocol; PostgreSQL: with dbswarm's wait callback), so a latency comparison with dbswarm
 measures the reporting and not two different clients.
 """
 
@@ -32,9 +32,12 @@ def user(engine: str, window: Window, factory=None, client: str = "driver") -> N
     conn = db.connect(engine, connection_factory=factory)
     sql = db.SQL
     if client == "dbswarm" and engine == "mysql":
+        from plugins.mysql_binary import placeholders
         from plugins.mysql_cursor import LeanCursor
 
         cur = conn.cursor(LeanCursor)
+        sql = cur.prepare(*placeholders(sql))  # binary protocol, as a dbswarm user's repeated statements
+        sql.sql = db.SQL
     else:
         cur = conn.cursor()
     if client == "dbswarm" and engine == "postgres":

@@ -103,7 +103,7 @@ def accuracy_table(accuracy: list[dict]) -> list[str]:
 
     Two references: the bare loop with the driver's own cursor (what the issue
     compares with), and the bare loop sending the queries the way dbswarm does
-    (lean cursor / prepared statement), which isolates what dbswarm's timing
+    (prepared statements; the lean cursor on MySQL), which isolates what dbswarm's timing
     and Locust add from what its faster client takes away.
     """
     import statistics

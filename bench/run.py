@@ -197,8 +197,6 @@ def main(argv=None) -> int:
                     for generator in generators:
                         if generator == "native" and (procs > 1 or not native.available(engine)):
                             continue
-                        if generator == "dbswarm-simple" and engine != "postgres":
-                            continue  # MySQL has only the simple mode: the dbswarm row is this one
                         for rep in range(1, opts.reps + 1):
                             load = wait_quiet(opts.max_load, opts.quiet_timeout)
                             if generator == "native":
