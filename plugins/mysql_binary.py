@@ -3,8 +3,8 @@
 Why: a statement sent as text is parsed by the server every time; prepared
 once (``COM_STMT_PREPARE``) and executed by id (``COM_STMT_EXECUTE``) it is
 not, and its values travel as binary. On the bench machine that took the
-server from about 46 to 35 µs of CPU per point select, and the client's share
-fell too (docs/benchmarks.md). sysbench, Connector/J with
+server from 57 to 43 µs of CPU per point select (32 users, 2 processes), and
+the client's share fell too, 63 to 53 µs (docs/benchmarks.md). sysbench, Connector/J with
 ``useServerPrepStmts`` and the MySQL C API's ``mysql_stmt_*`` work this way.
 
 What comes back is what PyMySQL's text cursor (with its default converters,
