@@ -32,12 +32,10 @@ def user(engine: str, window: Window, factory=None, client: str = "driver") -> N
     conn = db.connect(engine, connection_factory=factory)
     sql = db.SQL
     if client == "dbswarm" and engine == "mysql":
-        from plugins.mysql_binary import placeholders
         from plugins.mysql_cursor import LeanCursor
 
         cur = conn.cursor(LeanCursor)
-        sql = cur.prepare(*placeholders(sql))  # binary protocol, as a dbswarm user's repeated statements
-        sql.sql = db.SQL
+        sql = cur.prepare(sql)  # binary protocol, as a dbswarm user's repeated statements
     else:
         cur = conn.cursor()
     if client == "dbswarm" and engine == "postgres":

@@ -82,22 +82,24 @@ class LeanCursor(Cursor):
         self._executed = query
         return self.rowcount
 
-    def prepare(self, sql: str, names: tuple[str, ...] | int) -> ServerStatement:
-        """Prepare ``sql`` (``?`` markers) on this cursor's connection; a refusal raises as a query's error would.
+    def prepare(self, sql: str) -> ServerStatement | None:
+        """Prepare ``sql`` (``%s`` or ``%(name)s`` placeholders) on this cursor's connection.
 
-        ``names`` says how ``execute`` maps its arguments to the markers (see
-        mysql_binary.placeholders).
+        None if the text cannot be prepared as PyMySQL would run it (see
+        mysql_binary.placeholders, or a ``?`` of its own in the text); a
+        refusal by the server raises as a query's error would.
         """
+        marked = binary.placeholders(sql)
+        if marked is None:
+            return None
+        body, names = marked
         conn = self._get_db()
-        conn._execute_command(COMMAND.COM_STMT_PREPARE, sql)  # PyMySQL's checks for a closed or busy connection
+        conn._execute_command(COMMAND.COM_STMT_PREPARE, body)  # PyMySQL's checks for a closed or busy connection
         stmt_id, params = self._receive(conn, self._prepare_answer, None)
+        if params != (len(names) if isinstance(names, tuple) else names):
+            conn._execute_command(COMMAND.COM_STMT_CLOSE, stmt_id.to_bytes(4, "little"))  # no answer comes back
+            return None
         return ServerStatement(conn, sql, stmt_id, names, params)
-
-    def close_statement(self, statement: ServerStatement) -> None:
-        """Free a prepared statement on the server (no answer comes back)."""
-        conn = self.connection
-        if conn is statement.conn and conn._sock is not None:
-            conn._execute_command(COMMAND.COM_STMT_CLOSE, statement.stmt_id.to_bytes(4, "little"))
 
     def _execute_prepared(self, statement: ServerStatement, args):
         conn = self.connection

@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import re
 
-from .mysql_binary import placeholders
 from .workload import Statement
 
 PREPARE_AFTER = 2  # uses on one connection before a statement is prepared there
@@ -149,13 +148,4 @@ def prepare_mysql(cursor, stmt: Statement, params, _in_transaction: bool, _error
     sql = stmt.sql
     if (params is None and "%" in sql) or sql.lstrip()[:4].upper() == "CALL":
         return None  # PyMySQL leaves such text as it is; CALL answers with several results
-    marked = placeholders(sql)
-    if marked is None:
-        return None
-    body, names = marked
-    statement = cursor.prepare(body, names)
-    if statement.params != (len(names) if isinstance(names, tuple) else names):  # a '?' of its own in the text
-        cursor.close_statement(statement)
-        return None
-    statement.sql = sql
-    return statement
+    return cursor.prepare(sql)

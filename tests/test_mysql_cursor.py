@@ -116,7 +116,7 @@ def test_a_packet_over_16_mib_is_read_whole(db):
 def test_a_killed_connection_is_lost_not_out_of_step(db, mysql_db, protocol):
     victim = mysql_conn(mysql_db)
     lean = victim.cursor(LeanCursor)
-    sleep = "SELECT SLEEP(%s)" if protocol == "text" else lean.prepare("SELECT SLEEP(?)", 1)  # prepared statement
+    sleep = "SELECT SLEEP(%s)" if protocol == "text" else lean.prepare("SELECT SLEEP(%s)")
     lean.execute("SELECT CONNECTION_ID()")
     (victim_id,), = lean.fetchall()
 

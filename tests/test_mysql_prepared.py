@@ -57,9 +57,8 @@ def db(mysql_db):
 
 
 def prepared(cur, sql):
-    marked, names = placeholders(sql)
-    statement = cur.prepare(marked, names)
-    statement.sql = sql
+    statement = cur.prepare(sql)
+    assert statement is not None and statement.sql == sql
     return statement
 
 
@@ -217,3 +216,12 @@ def test_a_row_over_16_mib_is_read_whole(db):
 ])
 def test_placeholders(sql, expected):
     assert placeholders(sql) == expected
+
+
+def test_a_marker_of_its_own_in_the_text_is_not_prepared(db):
+    lean = db.cursor()
+    assert lean.prepare("SELECT %s, '?' AS q").params == 1  # a ? inside a string is text
+    assert lean.prepare("SELECT %s = ?") is None  # two markers for one argument: closed again, runs as text
+    assert lean.prepare("SELECT 'a%'") is None  # PyMySQL would not run it as it is either
+    lean.execute("SHOW SESSION STATUS LIKE 'Com_stmt_close'")
+    assert lean.fetchall() == (("Com_stmt_close", "1"),)
