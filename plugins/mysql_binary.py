@@ -23,17 +23,16 @@ so PyMySQL's escaping and its errors apply to them as before.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from decimal import Decimal
 from struct import Struct, pack
 
 from pymysql import converters
-from pymysql.constants import FIELD_TYPE, FLAG
+from pymysql.constants import COMMAND, FIELD_TYPE, FLAG
 from pymysql.protocol import FieldDescriptorPacket
 
 from .mysql_wire import lenenc, text_decoder
-
-COM_STMT_EXECUTE = 0x17
 
 _PLACEHOLDER = re.compile(r"%%|%s|%\((\w+)\)s")
 
@@ -73,13 +72,14 @@ class ServerStatement:
 
     __slots__ = ("conn", "sql", "stmt_id", "names", "params", "head", "layouts")
 
-    def __init__(self, conn, sql: str, stmt_id: int, names: tuple[str, ...] | int, params: int):
+    def __init__(self, conn, sql: str, stmt_id: int, names: tuple[str, ...] | int):
         self.conn = conn
         self.sql = sql  # the original text, with its %s placeholders: the fallback path runs it
         self.stmt_id = stmt_id
-        self.names = names  # %(name)s names in order, or the number of %s
-        self.params = params
-        self.head = bytes([COM_STMT_EXECUTE]) + stmt_id.to_bytes(4, "little") + b"\x00\x01\x00\x00\x00"
+        positional = isinstance(names, int)
+        self.names = None if positional else names  # %(name)s names in order; None for %s
+        self.params = names if positional else len(names)
+        self.head = bytes([COMMAND.COM_STMT_EXECUTE]) + stmt_id.to_bytes(4, "little") + b"\x00\x01\x00\x00\x00"
         self.layouts: dict[tuple[bytes, ...], tuple] = {}
 
     def packet(self, args, encoding: str) -> bytes | None:
@@ -88,10 +88,10 @@ class ServerStatement:
             return self.head if args is None or args == () or args == {} else None
         names = self.names
         try:
-            if isinstance(names, int):
+            if names is None:
                 if type(args) not in (tuple, list):
                     args = (args,)
-                if len(args) != names:
+                if len(args) != self.params:
                     return None
             else:
                 args = [args[name] for name in names]
@@ -136,7 +136,7 @@ def _encode_int(value, _encoding):
 
 
 def _encode_float(value, _encoding):
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return None  # PyMySQL refuses these with its own error
     return b"\x05\x00", pack("<d", value)
 

@@ -71,35 +71,27 @@ class LeanCursor(Cursor):
             result = self._query(query)  # PyMySQL's own path (and its errors for a closed cursor or connection)
             self._executed = query
             return result
-        conn._write_bytes((len(sql) + 1).to_bytes(3, "little") + b"\x00\x03" + sql)
-        try:
-            status = self._read_answer(conn)
-        except BaseException:
-            self._clear_result()
-            raise
-        if status & _MORE_RESULTS:
-            self._discard_more(conn)
-        self._executed = query
-        return self.rowcount
+        return self._exchange(conn, (len(sql) + 1).to_bytes(3, "little") + b"\x00\x03" + sql, None, query)
 
     def prepare(self, sql: str) -> ServerStatement | None:
         """Prepare ``sql`` (``%s`` or ``%(name)s`` placeholders) on this cursor's connection.
 
         None if the text cannot be prepared as PyMySQL would run it (see
-        mysql_binary.placeholders, or a ``?`` of its own in the text); a
-        refusal by the server raises as a query's error would.
+        mysql_binary.placeholders, or a ``?`` of its own in the text) or is a
+        ``CALL``; a refusal by the server raises as a query's error would.
         """
-        marked = binary.placeholders(sql)
+        marked = None if _is_call(sql) else binary.placeholders(sql)
         if marked is None:
             return None
         body, names = marked
         conn = self._get_db()
         conn._execute_command(COMMAND.COM_STMT_PREPARE, body)  # PyMySQL's checks for a closed or busy connection
         stmt_id, params = self._receive(conn, self._prepare_answer, None)
-        if params != (len(names) if isinstance(names, tuple) else names):
+        statement = ServerStatement(conn, sql, stmt_id, names)
+        if params != statement.params:
             conn._execute_command(COMMAND.COM_STMT_CLOSE, stmt_id.to_bytes(4, "little"))  # no answer comes back
             return None
-        return ServerStatement(conn, sql, stmt_id, names, params)
+        return statement
 
     def _execute_prepared(self, statement: ServerStatement, args):
         conn = self.connection
@@ -113,7 +105,11 @@ class LeanCursor(Cursor):
         payload = statement.packet(args, conn.encoding)
         if payload is None or len(payload) >= _MAX_PACKET:
             return self.execute(statement.sql, args)  # values only the text path writes, or a huge one
-        conn._write_bytes(len(payload).to_bytes(3, "little") + b"\x00" + payload)
+        return self._exchange(conn, len(payload).to_bytes(3, "little") + b"\x00" + payload, statement, statement.sql)
+
+    def _exchange(self, conn, packet: bytes, statement: ServerStatement | None, executed) -> int:
+        """Send one command packet and read its whole answer (binary rows for a statement); the row count."""
+        conn._write_bytes(packet)
         try:
             status = self._receive(conn, self._answer, statement)
         except BaseException:
@@ -121,12 +117,8 @@ class LeanCursor(Cursor):
             raise
         if status & _MORE_RESULTS:
             self._discard_more(conn)
-        self._executed = statement.sql
+        self._executed = executed
         return self.rowcount
-
-    def _read_answer(self, conn) -> int:
-        """Read the answer to the query just sent; the server status it ends with."""
-        return self._receive(conn, self._answer, None)
 
     @staticmethod
     def _receive(conn, body, arg):

@@ -99,6 +99,11 @@ class Prepared:
         self.uses[stmt] = uses
         if uses < PREPARE_AFTER or stmt in _refused or len(self.ready) >= MAX_PER_CONNECTION:
             return stmt.sql
+        if params is None and "%" in stmt.sql:
+            # Run without parameters, both drivers send the text as it is: its '%s'
+            # and '%%' are literal text, not placeholders and escapes to convert.
+            _refused.add(stmt)
+            return stmt.sql
         try:
             ready = self._prepare(cursor, stmt, params, in_transaction, errors, classify)
         except errors as exc:
@@ -122,10 +127,6 @@ def prepare_postgres(cursor, stmt: Statement, params, in_transaction: bool, erro
     if pair is None:
         return None
     prepare, execute = pair
-    if params is None and "%" in stmt.sql:
-        # Run without parameters, psycopg2 sends the text as it is: its '%s' and
-        # '%%' are literal text, not placeholders and escapes to convert.
-        return None
     if not in_transaction:
         cursor.execute(prepare)
         return execute
@@ -140,12 +141,9 @@ def prepare_postgres(cursor, stmt: Statement, params, in_transaction: bool, erro
     return execute
 
 
-def prepare_mysql(cursor, stmt: Statement, params, _in_transaction: bool, _errors: tuple, _classify):
+def prepare_mysql(cursor, stmt: Statement, _params, _in_transaction: bool, _errors: tuple, _classify):
     """``COM_STMT_PREPARE`` on the connection; the statement handle the lean cursor executes in binary.
 
     A refusal does not end a MySQL transaction, so no savepoint is needed.
     """
-    sql = stmt.sql
-    if (params is None and "%" in sql) or sql.lstrip()[:4].upper() == "CALL":
-        return None  # PyMySQL leaves such text as it is; CALL answers with several results
-    return cursor.prepare(sql)
+    return cursor.prepare(stmt.sql)
