@@ -98,6 +98,40 @@ def targets(summary: list[dict]) -> list[str]:
     return lines
 
 
+def breakdown(summary: list[dict], parts: list[dict]) -> list[str]:
+    """dbswarm's generator CPU per query split into Locust's own cost and the driver path, from this run.
+
+    ``parts`` are the medians of ``floor_locustfile.py`` (a plain Locust user
+    that fires one request per task and queries nothing) and of the bare loop
+    with dbswarm's client, at the users and process count they ran with; what
+    the dbswarm user spends beyond their sum is its session, listeners and
+    task, and the two sharing one process (caches, the core the backends
+    preempt).
+    """
+    def get(rows, engine, gen, users, procs):
+        return next((r for r in rows if (r["engine"], r["generator"], r["users"], r["processes"])
+                     == (engine, gen, users, procs)), None)
+
+    lines = []
+    for p in sorted((p for p in parts if p["generator"] == "locust-floor"), key=lambda p: p["engine"]):
+        engine, users, procs = p["engine"], p["users"], p["processes"]
+        client, ours = get(parts, engine, "bare-dbswarm", users, procs), get(summary, engine, "dbswarm", users, procs)
+        ref = get(summary, engine, "reference", users, procs)
+        if client is None:
+            continue
+        floor, drive = p["cpu_us_per_query"], client["cpu_us_per_query"]
+        line = (f"- {engine}, {users} users, {procs} process: Locust's own cost per request {_fmt(floor, 1)} µs + "
+                f"the bare loop with dbswarm's client {_fmt(drive, 1)} µs = {_fmt(floor + drive, 1)} µs")
+        if ours:
+            line += (f"; the dbswarm user {_fmt(ours['cpu_us_per_query'], 1)} µs "
+                     f"({ours['cpu_us_per_query'] - floor - drive:+.1f} µs beyond the sum: dbswarm's session, listeners "
+                     f"and task, and Locust and the driver sharing one process)")
+        if ref:
+            line += f"; the hand-written reference {_fmt(ref['cpu_us_per_query'], 1)} µs"
+        lines.append(line + ".")
+    return lines
+
+
 def accuracy_table(accuracy: list[dict]) -> list[str]:
     """p50 at 1 user: the median of the repetitions per engine, each repetition's runs beside it.
 
@@ -129,7 +163,8 @@ def accuracy_table(accuracy: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def write_markdown(path, summary, command, load_start, load_end, opts, now: str | None = None) -> None:
+def write_markdown(path, summary, command, load_start, load_end, opts, now: str | None = None,
+                   parts: list[dict] = ()) -> None:
     now = now or _now()
     block = ["", "", f"Run {now} with `{command}` ({opts.reps} repetition(s), median shown; "
              f"{opts.measure:g} s measured after {opts.warmup:g} s warm-up per run).", "",
@@ -140,6 +175,10 @@ def write_markdown(path, summary, command, load_start, load_end, opts, now: str 
              *(targets(summary) or ["- (no dbswarm rows in this run)"]), "",
              "As users grow (queries/s, database server CPU per query, generator CPU per query):", "",
              *(scaling(summary) or ["- (one user count in this run)"]), ""]
+    split = breakdown(summary, list(parts))
+    if split:
+        block += ["Where the generator CPU per query goes (generator CPU µs per query, medians; Locust's own cost: "
+                  "`bench/floor_locustfile.py`, one request event per task and no database):", "", *split, ""]
     replace_block(path, "bench", block[1:])
 
 

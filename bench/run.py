@@ -5,7 +5,14 @@ the hand-written reference locustfile, dbswarm's own user and (1 process)
 sysbench/pgbench, each repeated; it measures queries/s, p50/p99, generator
 CPU per query and database server CPU over the same window, writes the raw
 rows to a CSV and the medians to docs/benchmarks.md. It waits for a quiet
-machine first, and records the load average of every run.
+machine first, and records the load average of every run. The generators
+of one configuration take turns (rep 1: A B C, rep 2: B C A, ...), so a
+machine that drifts slower or faster during the run shifts them alike.
+
+Then, at 32 users and 1 process, it splits dbswarm's CPU per query: Locust's
+own cost per request (``floor_locustfile.py``, no database) plus the bare loop
+driving the database the way dbswarm does (``bare.py --client dbswarm``),
+against the dbswarm user's row.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from bench import cpu, db, native, report  # noqa: E402
 
 PY = sys.executable
 GENERATORS = ("bare", "reference", "dbswarm", "dbswarm-simple", "native")
+BREAKDOWN_USERS = 32
 FIELDS = ("engine", "generator", "users", "processes", "rep", "qps", "p50_us", "p99_us", "cpu_us_per_query",
           "server_cpu_pct", "load1", "queries", "seconds")
 
@@ -66,7 +74,7 @@ def generator_command(engine: str, generator: str, users: int, procs: int, secon
         return [PY, os.path.join(REPO, "bench", "bare.py"), "--engine", engine, "--users", str(users),
                 "--procs", str(procs), "--client", "dbswarm" if generator == "bare-dbswarm" else "driver"]
     locustfile = {"reference": "reference_locustfile.py", "dbswarm": "dbswarm_locustfile.py",
-                  "dbswarm-simple": "dbswarm_locustfile.py"}[generator]
+                  "dbswarm-simple": "dbswarm_locustfile.py", "locust-floor": "floor_locustfile.py"}[generator]
     cmd = [PY, "-m", "locust", "-f", os.path.join("bench", locustfile), "--headless", "-u", str(users),
            "-r", str(users), "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING"]
     if generator.startswith("dbswarm"):
@@ -77,6 +85,19 @@ def generator_command(engine: str, generator: str, users: int, procs: int, secon
         port = str(free_port())
         cmd += ["--processes", str(procs), "--master-port", port, "--master-bind-port", port]
     return cmd
+
+
+def measure(engine, generator, users, procs, rep, opts) -> dict:
+    """One run on a quiet machine: a row of the CSV."""
+    load = wait_quiet(opts.max_load, opts.quiet_timeout)
+    if generator == "native":
+        row = run_native(engine, users, opts)
+    else:
+        row = run_python(engine, generator, users, procs, opts)
+    row.pop("_out")
+    row.update(engine=engine, generator=generator, users=users, processes=procs, rep=rep, load1=round(load, 2))
+    print("bench: " + " ".join(f"{k}={row[k]}" for k in FIELDS), flush=True)
+    return row
 
 
 def run_python(engine, generator, users, procs, opts) -> dict:
@@ -169,6 +190,8 @@ def main(argv=None) -> int:
     ap.add_argument("--startup", type=float, default=4.0, help="seconds allowed for a generator to start")
     ap.add_argument("--max-load", type=float, default=1.0, help="wait until the 1-minute load average is at most this")
     ap.add_argument("--quiet-timeout", type=float, default=300.0, help="give up waiting for a quiet machine after this")
+    ap.add_argument("--breakdown-reps", type=int, default=3,
+                    help="runs of Locust's floor and the bare dbswarm client at 32 users, 1 process (0: skip)")
     ap.add_argument("--accuracy-reps", type=int, default=3, help="1-user runs for the latency accuracy check (0: skip)")
     ap.add_argument("--accuracy-only", action="store_true",
                     help="only the latency accuracy runs: rewrite that part of the markdown, keep the table and CSV")
@@ -179,14 +202,14 @@ def main(argv=None) -> int:
     if opts.quick:
         opts.users, opts.processes, opts.reps = "8", "1", 1
         opts.measure, opts.warmup, opts.startup, opts.quiet_timeout = 2.0, 0.5, 3.0, 0.0
-        opts.accuracy_reps = 0
+        opts.accuracy_reps = opts.breakdown_reps = 0
     engines = opts.engines.split(",")
     generators = opts.generators.split(",")
     users_list = [int(u) for u in opts.users.split(",")]
     procs_list = [int(p) for p in opts.processes.split(",")]
     load_start = wait_quiet(opts.max_load, opts.quiet_timeout)
     print(f"bench: load average {load_start:.2f} at start", flush=True)
-    rows, accuracy = [], []
+    rows, breakdown, accuracy = [], [], []
     try:
         for engine in engines:
             db.create(engine)
@@ -194,20 +217,14 @@ def main(argv=None) -> int:
                 native.prepare(engine)
             for users in [] if opts.accuracy_only else users_list:
                 for procs in procs_list:
-                    for generator in generators:
-                        if generator == "native" and (procs > 1 or not native.available(engine)):
-                            continue
-                        for rep in range(1, opts.reps + 1):
-                            load = wait_quiet(opts.max_load, opts.quiet_timeout)
-                            if generator == "native":
-                                row = run_native(engine, users, opts)
-                            else:
-                                row = run_python(engine, generator, users, procs, opts)
-                            row.pop("_out")
-                            row.update(engine=engine, generator=generator, users=users, processes=procs, rep=rep,
-                                       load1=round(load, 2))
-                            rows.append(row)
-                            print("bench: " + " ".join(f"{k}={row[k]}" for k in FIELDS), flush=True)
+                    gens = [g for g in generators if g != "native" or (procs == 1 and native.available(engine))]
+                    for rep in range(1, opts.reps + 1):
+                        turn = (rep - 1) % len(gens)
+                        for generator in gens[turn:] + gens[:turn]:
+                            rows.append(measure(engine, generator, users, procs, rep, opts))
+            for rep in range(1, 0 if opts.accuracy_only else opts.breakdown_reps + 1):
+                for generator in ("locust-floor", "bare-dbswarm")[::1 if rep % 2 else -1]:
+                    breakdown.append(measure(engine, generator, BREAKDOWN_USERS, 1, rep, opts))
             for rep in range(opts.accuracy_reps):
                 bare = run_python(engine, "bare", 1, 1, opts)
                 same_client = run_python(engine, "bare-dbswarm", 1, 1, opts)
@@ -232,8 +249,9 @@ def main(argv=None) -> int:
     with open(opts.csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
-        w.writerows({k: r[k] for k in FIELDS} for r in rows)
-    report.write_markdown(opts.markdown, summarize(rows), command, load_start, os.getloadavg()[0], opts)
+        w.writerows({k: r[k] for k in FIELDS} for r in rows + breakdown)
+    report.write_markdown(opts.markdown, summarize(rows), command, load_start, os.getloadavg()[0], opts,
+                          parts=summarize(breakdown))
     print(f"bench: wrote {opts.csv} and {opts.markdown}", flush=True)
     return 0
 

@@ -55,3 +55,19 @@ def test_accuracy_part_is_rewritten_alone(tmp_path):
     assert text.count("Latency accuracy at 1 user") == 1
     # Medians: bare 200, same client 100, dbswarm 104 -> -48.0 % against the driver's cursor, +4.0 % like for like.
     assert "| mysql | 200 | 100 | 104 | 104 | -48.0 % | 4.0 % | 200 / 100 / 104, 220 / 110 / 110, 180 / 90 / 95 |" in text
+
+
+def test_breakdown_splits_dbswarm_cpu_per_query():
+    """Locust's floor + the bare dbswarm client, against the dbswarm and reference rows of the same configuration."""
+    from bench import report
+
+    def row(gen, cpu, engine="postgres", users=32, procs=1):
+        return {"engine": engine, "generator": gen, "users": users, "processes": procs, "cpu_us_per_query": cpu}
+
+    summary = [row("dbswarm", 34.3), row("reference", 35.7), row("dbswarm", 50.0, procs=2)]
+    parts = [row("locust-floor", 7.0), row("bare-dbswarm", 20.6), row("locust-floor", 7.1, engine="mysql")]
+    lines = report.breakdown(summary, parts)
+    assert lines == ["- postgres, 32 users, 1 process: Locust's own cost per request 7.0 µs + the bare loop with "
+                     "dbswarm's client 20.6 µs = 27.6 µs; the dbswarm user 34.3 µs (+6.7 µs beyond the sum: dbswarm's "
+                     "session, listeners and task, and Locust and the driver sharing one process); the hand-written "
+                     "reference 35.7 µs."]  # mysql has no bare-dbswarm part: no line
