@@ -1,9 +1,9 @@
 """Locust's own cost per request: a plain User that fires one request event per task and touches no database.
 
 ``make bench`` runs it beside the bare loop with dbswarm's client: the two
-added up are the least a Locust user driving the database the way dbswarm
-does can spend per query, and the dbswarm user's row shows what its own
-session, listeners and task add on top.
+added up are about the least a Locust user driving the database the way
+dbswarm does can spend per query (together they cost a few µs more than the
+sum), and the dbswarm user's row shows how far above that it is.
 """
 
 import os
