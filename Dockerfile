@@ -26,9 +26,13 @@ RUN groupadd --gid 10001 dbswarm \
     && chown dbswarm:dbswarm /opt/dbswarm/reports
 USER 10001:10001
 
-# Locust puts the working directory on sys.path, so `import plugins` works
-# from locustfiles/. SCENARIO picks the locustfile (default: the flash sale).
+# LOCUST_LOCUSTFILE picks the locustfile (default: the flash sale). Your own
+# scenario needs no new image: mount its folder at /mnt/locust and set
+# LOCUST_LOCUSTFILE=/mnt/locust/<file>.py (docs/scale-out.md, "Your own
+# scenario"); PYTHONPATH lets it `import plugins` from any directory.
 ENV PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/opt/dbswarm \
     LOCUST_LOCUSTFILE=locustfiles/flash_sale.py
-EXPOSE 8089 5557
+# 8089 web UI, 5557 workers, 9646 /metrics when --prometheus-port 9646 (the k8s manifests' choice).
+EXPOSE 8089 5557 9646
 ENTRYPOINT ["locust"]

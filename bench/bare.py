@@ -32,7 +32,7 @@ def user(engine: str, window: Window, factory=None, client: str = "driver") -> N
     conn = db.connect(engine, connection_factory=factory)
     sql = db.SQL
     if client == "dbswarm" and engine == "mysql":
-        from plugins.mysql_cursor import LeanCursor
+        from plugins.engines.mysql.mysql_cursor import LeanCursor
 
         cur = conn.cursor(LeanCursor)
         sql = cur.prepare(sql)  # binary protocol, as a dbswarm user's repeated statements
@@ -70,7 +70,7 @@ def main() -> None:
         sys.exit(max(c.wait() for c in children))
     factory = None
     if args.engine == "postgres" and (args.pg_wait == "dbswarm" or args.client == "dbswarm"):
-        from plugins.pg_gevent import CooperativeConnection, make_cooperative
+        from plugins.engines.postgres.pg_gevent import CooperativeConnection, make_cooperative
 
         make_cooperative()
         factory = CooperativeConnection

@@ -29,18 +29,21 @@ def connect(engine: str, database: str | None = DATABASE, connection_factory=Non
     return conn
 
 
-def create(engine: str) -> None:
-    """Create the bench database and table (idempotent): ROWS rows, read by primary key."""
+def create(engine: str, database: str = DATABASE) -> None:
+    """Create the bench database and table (idempotent): ROWS rows, read by primary key.
+
+    ``database``: another name for a harness that must not share (and drop) the default one.
+    """
     conn = connect(engine, database=None)
     cur = conn.cursor()
     if engine == "mysql":
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`")
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     else:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         if not cur.fetchone():
-            cur.execute(f'CREATE DATABASE "{DATABASE}"')
+            cur.execute(f'CREATE DATABASE "{database}"')
     conn.close()
-    conn = connect(engine)
+    conn = connect(engine, database)
     cur = conn.cursor()
     cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id INT NOT NULL PRIMARY KEY, v VARCHAR(40) NOT NULL)")
     cur.execute(f"SELECT count(*) FROM {TABLE}")
@@ -53,10 +56,10 @@ def create(engine: str) -> None:
     conn.close()
 
 
-def drop(engine: str) -> None:
+def drop(engine: str, database: str = DATABASE) -> None:
     conn = connect(engine, database=None)
     if engine == "mysql":
-        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
     else:
-        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     conn.close()

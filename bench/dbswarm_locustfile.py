@@ -11,14 +11,12 @@ from locust import task
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import db, probe  # noqa: E402
-from plugins.scenario import Scenario, register  # noqa: E402
-from plugins.users import DatabaseUser  # noqa: E402
-from plugins.workload import read  # noqa: E402
+from plugins import DatabaseUser, Scenario, read  # noqa: E402
 
 probe.locust_listener()
 
 POINT_SELECT = read("point_select", db.SQL)
-BENCH = register(Scenario(name="bench_point_select", database=db.DATABASE, tables=(db.TABLE,), wait=(0.0, 0.0)))
+BENCH = Scenario(name="bench_point_select", database=db.DATABASE, tables=(db.TABLE,), wait=(0.0, 0.0))
 
 
 class PointSelect(DatabaseUser):

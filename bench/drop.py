@@ -39,7 +39,7 @@ def box() -> tuple[list[int], int]:
 def measure(engine: str, mode: str, users: int, seconds: float) -> dict:
     factory = None
     if engine == "postgres":
-        from plugins.pg_gevent import CooperativeConnection, make_cooperative
+        from plugins.engines.postgres.pg_gevent import CooperativeConnection, make_cooperative
 
         make_cooperative()
         factory = CooperativeConnection

@@ -75,7 +75,7 @@ def generator_command(engine: str, generator: str, users: int, procs: int, secon
                 "--procs", str(procs), "--client", "dbswarm" if generator == "bare-dbswarm" else "driver"]
     locustfile = {"reference": "reference_locustfile.py", "dbswarm": "dbswarm_locustfile.py",
                   "dbswarm-simple": "dbswarm_locustfile.py", "locust-floor": "floor_locustfile.py"}[generator]
-    cmd = [PY, "-m", "locust", "-f", os.path.join("bench", locustfile), "--headless", "-u", str(users),
+    cmd = [PY, "-m", "locust", "-f", os.path.join(REPO, "bench", locustfile), "--headless", "-u", str(users),
            "-r", str(users), "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING"]
     if generator.startswith("dbswarm"):
         cmd += ["--db-engine", engine, "--report-dir", workdir]
@@ -110,7 +110,8 @@ def run_python(engine, generator, users, procs, opts) -> dict:
                "BENCH_ENGINE": engine, "BENCH_DB": db.DATABASE}
         seconds = int(t1 - launch) + 2
         cmd = generator_command(engine, generator, users, procs, seconds, workdir)
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # Outside the repository: its locust.conf holds the design card's defaults (db-init, the flash sale).
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True)
         _sleep_until(t0)
         gen0, srv0 = cpu.tree(proc.pid), cpu.servers(engine)

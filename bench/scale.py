@@ -36,11 +36,11 @@ def main(argv=None) -> int:
         db.MYSQL["port"] = server.port
         db.create("mysql")
         with tempfile.TemporaryDirectory(prefix="dbswarm-scale-") as workdir:
-            cmd = [sys.executable, "-m", "locust", "-f", "bench/scale_locustfile.py", "--headless", "-u", str(users),
+            cmd = [sys.executable, "-m", "locust", "-f", os.path.join(REPO, "bench", "scale_locustfile.py"), "--headless", "-u", str(users),
                    "-r", str(opts.spawn_rate), "-t", f"{max(20, users // 25)}s", "--only-summary", "--db-engine",
                    "mysql", "--db-port", str(server.port), "--db-stats-interval", "0", "--report-dir", workdir,
                    "--loglevel", "WARNING"]
-            proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "BENCH_OUT": workdir}, capture_output=True,
+            proc = subprocess.run(cmd, cwd=workdir, env={**os.environ, "BENCH_OUT": workdir}, capture_output=True,
                                   text=True, timeout=300)
             path = os.path.join(workdir, "scale.json")
             if not os.path.exists(path):

@@ -19,9 +19,7 @@ from locust import constant, events, task
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import db  # noqa: E402
-from plugins.scenario import Scenario
-from plugins.users import DatabaseUser  # noqa: E402
-from plugins.workload import read  # noqa: E402
+from plugins import DatabaseUser, Scenario, read  # noqa: E402
 
 POINT_SELECT = read("point_select", db.SQL)
 SCALE = Scenario(name="bench_scale", database=db.DATABASE, tables=(db.TABLE,), wait=(1.0, 1.0))

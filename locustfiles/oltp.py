@@ -16,13 +16,9 @@ import math
 import random
 
 from locust import events, task
-from psycopg2 import extensions as pg_extensions
 
-from plugins.config import MYSQL
-from plugins.options import option_group
-from plugins.scenario import Scenario, register
-from plugins.users import DatabaseUser
-from plugins.workload import read, write
+from plugins import MYSQL, DatabaseUser, Scenario, read, write, option_group, operation
+from plugins.engines.postgres.pg_gevent import blocking
 
 # The statements of sysbench's oltp_common.lua, ``{t}`` being the table number.
 STATEMENTS = {
@@ -185,13 +181,8 @@ def _load_mysql(cursor, t, size):
 
 def _load_postgres(cursor, t, size):
     data = io.StringIO("".join(f"{k}\t{c}\t{pad}\n" for k, c, pad in _rows(size)))
-    # COPY refuses to run under a wait callback; nothing else runs during --db-init.
-    callback = pg_extensions.get_wait_callback()
-    pg_extensions.set_wait_callback(None)
-    try:
+    with blocking():  # COPY refuses to run cooperatively; nothing else runs during --db-init
         cursor.copy_from(data, f"sbtest{t}", columns=("k", "c", "pad"))
-    finally:
-        pg_extensions.set_wait_callback(callback)
 
 
 def create(cursor, opts, engine):
@@ -211,17 +202,16 @@ def create(cursor, opts, engine):
 
 
 def report(cursor, environment, engine):
-    stats = environment.runner.stats
     name = f"oltp_{environment.parsed_options.oltp_mode}"
-    entry = stats.entries.get((name, "MySQL" if engine == MYSQL else "PostgreSQL"))
-    if entry is None or not entry.num_requests:
+    done = operation(environment, name)
+    if not done.requests:
         return [f"{name}: no transactions"]
-    seconds = max(1e-9, entry.last_request_timestamp - stats.total.start_time)
+    seconds = max(1e-9, done.seconds)
     queries = sum(count * (2 if cls == "delete_inserts" else 1) for cls, count in MODES[environment.parsed_options.oltp_mode])
-    tps = entry.num_requests / seconds
+    tps = done.requests / seconds
     return [
         "OLTP outcome",
-        f"  {name}: {entry.num_requests} transactions ({entry.num_failures} failed) in {seconds:.1f}s",
+        f"  {name}: {done.requests} transactions ({done.failures} failed) in {seconds:.1f}s",
         f"  tps: {tps:.1f}   qps: {tps * queries:.1f}   ({queries} statements per transaction)",
     ]
 
@@ -232,9 +222,12 @@ def validate(opts):
         value = getattr(opts, flag)
         if value < 1:
             problems.append(f"--{flag.replace('_', '-')} {value}: must be at least 1")
-    # The preflight checks these tables exist.
-    OLTP.tables = tuple(f"sbtest{t}" for t in range(1, max(1, opts.oltp_tables) + 1))
     return problems
+
+
+def tables(opts):
+    """sbtest1..N: the preflight checks they exist."""
+    return tuple(f"sbtest{t}" for t in range(1, max(1, opts.oltp_tables) + 1))
 
 
 @events.init_command_line_parser.add_listener
@@ -247,20 +240,18 @@ def _options(parser, **_kwargs):
     add("oltp-skew", choices=sorted(SKEWS), default="uniform", help="Key distribution: uniform, special, pareto or zipf (sysbench --rand-type)")
 
 
-OLTP = register(
-    Scenario(
-        name="oltp",
-        database="sbtest",
-        engine=None,
-        tables=("sbtest1",),
-        create=create,
-        report=report,
-        validate=validate,
-        wait=(0.0, 0.0),
-        # Two delete+insert pairs on one id can collide (PostgreSQL 23505); sysbench retries
-        # these as "ignored errors", and so does this workload.
-        retry_also=("duplicate-key",),
-    )
+OLTP = Scenario(
+    name="oltp",
+    database="sbtest",
+    engine=None,
+    tables=tables,
+    create=create,
+    report=report,
+    validate=validate,
+    wait=(0.0, 0.0),
+    # Two delete+insert pairs on one id can collide (PostgreSQL 23505); sysbench retries
+    # these as "ignored errors", and so does this workload.
+    retry_also=("duplicate-key",),
 )
 
 

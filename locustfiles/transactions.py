@@ -11,12 +11,9 @@ set. The mix is set with the ``--tx-*-weight`` options.
 import datetime
 import random
 
-from locust import events
+from locust import events, task
 
-from plugins.options import option_group
-from plugins.scenario import Scenario, register
-from plugins.users import PostgresUser
-from plugins.workload import read, weighted, write
+from plugins import PostgresUser, Scenario, read, write, weighted, option_group
 
 TYPES = ("deposit", "withdrawal", "transfer", "card_payment", "refund",
          "fee", "interest", "adjustment", "chargeback", "reversal")
@@ -100,15 +97,13 @@ def _options(parser, **_kwargs):
     add("tx-seed-rows", type=int, default=100_000, help="History rows --db-init loads into an empty table")
 
 
-TRANSACTIONS = register(
-    Scenario(
-        name="transactions",
-        engine="postgres",
-        database="dbswarm",
-        tables=("type", "transactions"),
-        create=create,
-        validate=validate,
-    )
+TRANSACTIONS = Scenario(
+    name="transactions",
+    engine="postgres",
+    database="dbswarm",
+    tables=("type", "transactions"),
+    create=create,
+    validate=validate,
 )
 
 
@@ -121,6 +116,7 @@ class TransactionsClient(PostgresUser):
 
     def __init__(self, environment):
         super().__init__(environment)
+        # The @task marks name the operations (Locust's tag filter sees them); the weights are options.
         opts = environment.parsed_options
         self.tasks = weighted({
             TransactionsClient.insert_transaction: opts.tx_insert_weight,
@@ -129,17 +125,21 @@ class TransactionsClient(PostgresUser):
             TransactionsClient.totals_by_type: opts.tx_aggregate_weight,
         })
 
+    @task
     def insert_transaction(self):
         amount = round(random.uniform(1, 1000), 2)
         self.db.run(INSERT_TRANSACTION, (random.randint(1, 100_000), random.randint(1, len(TYPES)), amount))
 
+    @task
     def recent_by_type(self):
         self.db.run(RECENT_BY_TYPE, (random.randint(1, len(TYPES)),))
 
+    @task
     def by_date_range(self):
         start = _some_day()
         self.db.run(BY_DATE_RANGE, (start, start + datetime.timedelta(days=7)))
 
+    @task
     def totals_by_type(self):
         start = _some_day()
         self.db.run(TOTALS_BY_TYPE, (start, start + datetime.timedelta(days=30)))

@@ -15,6 +15,7 @@ secret id and AWS's error code only.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from urllib.parse import urlparse
 
 from locust import events
 
-from .options import option_group
+from .options import option_group, validator
 
 _RDS_HOST = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.rds\.amazonaws\.com\.?$")
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):")
@@ -36,7 +37,8 @@ class CredentialsError(Exception):
 
 @events.init_command_line_parser.add_listener
 def _options(parser, **_kwargs):
-    add = option_group(parser, "dbswarm credentials", "Where the database user and password come from")
+    # Launch-only: the secret and the IAM settings are resolved for the launch, so the web form does not offer them.
+    add = functools.partial(option_group(parser, "dbswarm credentials", "Where the database user and password come from"), web=False)
     add("db-secret-id", default=None,
         help="AWS Secrets Manager secret (name or ARN) with the RDS JSON: username, password, host, port, dbname")
     add("db-secret-endpoint", default=None, help="Secrets Manager endpoint URL (default: AWS, or AWS_ENDPOINT_URL_SECRETS_MANAGER)")
@@ -72,6 +74,7 @@ def _endpoint_problem(url: str) -> str | None:
     return None
 
 
+@validator
 def validate(opts) -> list[str]:
     """Option problems, one line each (no AWS call)."""
     problems = []

@@ -9,6 +9,7 @@ connection must be re-opened; the rest of dbswarm only asks this module.
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
 
@@ -37,6 +38,12 @@ STATEMENT_TIMEOUT = ErrorClass("statement-timeout", retryable=False, reconnect=F
 SCHEMA_MISSING = ErrorClass("schema-missing", retryable=False, reconnect=False)
 DUPLICATE_KEY = ErrorClass("duplicate-key", retryable=False, reconnect=False)  # a scenario may retry it
 OTHER = ErrorClass("error", retryable=False, reconnect=False)
+# Raised by dbswarm, not by a server: --db-query-timeout expired. The connection's
+# state is unknown (the answer may still be on its way), so it is closed.
+QUERY_TIMEOUT = ErrorClass("query-timeout", retryable=False, reconnect=True)
+# COMMIT was sent and its answer never came (deadline or connection lost): the
+# transaction may or may not have committed. Never counted, never repeated.
+COMMIT_UNKNOWN = ErrorClass("commit-unknown", retryable=False, reconnect=True)
 
 # MySQL / MariaDB / Aurora MySQL server and client error numbers.
 MYSQL_CODES = {
@@ -152,6 +159,31 @@ class DatabaseError(Exception):
     @property
     def reconnect(self) -> bool:
         return self.error_class.reconnect
+
+
+_MESSAGE = re.compile(r"(?:MySQL|PostgreSQL) \S+ ([a-z][a-z-]*): ?(.*)")
+
+
+def class_and_detail(text: str) -> tuple[str, str] | None:
+    """The error class and detail of a DatabaseError's message (as Locust stores it, repr or str); None if not one."""
+    match = _MESSAGE.search(text)
+    if match is None:
+        return None
+    return match.group(1), re.sub(r"""['"]\)$""", "", match.group(2))  # repr's closing "')"
+
+
+def query_timeout(engine: str, seconds: float, what: str = "statement") -> DatabaseError:
+    """The failure a user reports when its deadline expired."""
+    return DatabaseError(engine, "client", QUERY_TIMEOUT, f"{what}: no answer within {seconds:g}s (--db-query-timeout)")
+
+
+def commit_unknown(engine: str, cause: DatabaseError | None, seconds: float) -> DatabaseError:
+    """The failure of a COMMIT whose answer never came: ``cause`` is the lost connection, None for the deadline."""
+    if cause is None:
+        return DatabaseError(engine, "client", COMMIT_UNKNOWN,
+                             f"COMMIT sent, no answer within {seconds:g}s: outcome unknown")
+    return DatabaseError(engine, cause.code, COMMIT_UNKNOWN,
+                         f"COMMIT sent, {cause.error_class.name}: outcome unknown ({cause.detail})")
 
 
 def _first_line(text: str, limit: int = 200) -> str:

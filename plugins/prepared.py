@@ -1,10 +1,8 @@
 """Server-side prepared statements (``--db-query-mode prepared``, the default).
 
 Why: a statement sent as text is parsed (and on PostgreSQL planned) by the
-server every time. On the bench machine that was about half of PostgreSQL's
-CPU per point select (92 -> 51 µs at 8 connections) and a quarter of
-MariaDB's (57 -> 43 µs); with the database on the same box, queries/s at 32
-users rose 24 % (MariaDB) and 33 % (PostgreSQL) (docs/benchmarks.md). PgJDBC, psycopg 3 and Connector/J
+server every time, a large share of its CPU for a short query (figures in
+docs/benchmarks.md, "Figures behind the design"). PgJDBC, psycopg 3 and Connector/J
 (``useServerPrepStmts``) prepare the statements a connection runs
 repeatedly; dbswarm does the same: the second time a connection runs a
 statement it prepares it once, and executes it by name from then on.

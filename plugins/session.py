@@ -3,39 +3,50 @@
 Every query a load test makes passes through ``DbSession.run`` or
 ``DbSession.transaction``, so this module is kept lean: one timer around the
 driver call, one ``events.request.fire`` per operation, no allocation beyond
-what the driver itself needs. Connections are opened lazily, re-opened when an
+what the driver itself needs.
+
+Every operation has a deadline (--db-query-timeout): a statement, or a whole
+transaction from BEGIN to COMMIT. A dead peer that neither answers nor closes
+(a fenced old writer after a failover, a dropped NAT entry) would otherwise
+hold a user in its query for the rest of the run. The deadline is one gevent
+timer per connection, started and stopped around each operation rather than
+allocated per statement (docs/benchmarks.md has both measured). On expiry the
+operation fails as ``query-timeout`` and the connection is closed, since its
+state is unknown; a COMMIT whose answer never came is ``commit-unknown``.
+
+Connections are opened lazily, re-opened when an
 error says they are gone, and paced by a backoff so a database that is down
 sees about one connection attempt per user per backoff period.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from time import monotonic, perf_counter
 
 import gevent
+from gevent import Timeout
 from gevent.lock import Semaphore
 
+from . import errors
 from .config import DbConfig
-from .drivers import driver_for
+from .engines.drivers import driver_for
 from .prepared import Prepared
 from .workload import Outcome, Statement
 
 _NO_CONTEXT: dict = {}
 STATEMENT_CONTEXT: dict = {"statement": True}  # marks a statement reported inside a transaction
+_user_numbers = itertools.count(1)  # a session's number in this process, in its requests' context (outages.py)
 
 
 CONNECTS_AT_ONCE = 8
-# Connection handshakes are CPU in the client (about 0.6 ms each with PyMySQL,
-# mostly Python) and a spawn batch starts them all in the same instant: 100
-# users connecting together held the event loop for 60-80 ms in bursts of up
-# to 10 ms, time every running user's latency absorbs. A handful in flight per
-# process keeps each loop turn short and still connects ~1,500 users/s here.
+# Connection handshakes are CPU in the client (mostly Python with PyMySQL) and
+# a spawn batch starts them all in the same instant, holding the event loop in
+# bursts that every running user's latency absorbs. A handful in flight per
+# process keeps each loop turn short and still connects users quickly
+# (figures in docs/benchmarks.md, "Figures behind the design").
 _connecting = Semaphore(CONNECTS_AT_ONCE)
-
-DEFAULT_RETRIES = 2
-DEFAULT_BACKOFF = 0.25
-DEFAULT_BACKOFF_MAX = 1.0
 
 
 class ReconnectPolicy:
@@ -49,18 +60,12 @@ class ReconnectPolicy:
 
     __slots__ = ("base", "cap")
 
-    def __init__(self, base: float = DEFAULT_BACKOFF, cap: float = DEFAULT_BACKOFF_MAX):
+    def __init__(self, base: float, cap: float):
         self.base = base
         self.cap = max(cap, base)
 
     def delay(self, failures: int) -> float:
         return min(self.cap, self.base * (2 ** max(0, failures - 1))) * random.uniform(0.5, 1.0)
-
-    @classmethod
-    def from_options(cls, opts) -> ReconnectPolicy:
-        base = getattr(opts, "db_retry_backoff", None)
-        cap = getattr(opts, "db_retry_backoff_max", None)
-        return cls(DEFAULT_BACKOFF if base is None else base, DEFAULT_BACKOFF_MAX if cap is None else cap)
 
 
 class Tx:
@@ -123,10 +128,14 @@ class StatementTx(Tx):
 class Link:
     """One connection to one endpoint (writer or reader)."""
 
-    __slots__ = ("session", "reader", "conn", "cursor", "prepared", "failures", "next_attempt", "connect_name")
+    __slots__ = ("session", "reader", "conn", "cursor", "prepared", "failures", "next_attempt", "connect_name",
+                 "connect_context", "deadline")
 
-    def __init__(self, session: DbSession, reader: bool):
+    def __init__(self, session: DbSession, reader: bool, user: int = 0):
         self.session = session
+        # One timer for the life of the user, restarted for each operation: it
+        # throws itself into the user's greenlet when the operation overruns.
+        self.deadline = Timeout(session.config.query_timeout or None)
         self.reader = reader
         self.conn = None
         self.cursor = None
@@ -134,6 +143,8 @@ class Link:
         self.failures = 0
         self.next_attempt = 0.0
         self.connect_name = "connect (reader)" if reader else "connect"
+        # Built once: a connect attempt says which endpoint and which user it was (outages.py).
+        self.connect_context = {"endpoint": "reader" if reader else "writer", "user": user, "connect": True}
 
     def open(self):
         """Connect (after the backoff if the last attempt failed); cursor or None."""
@@ -166,7 +177,7 @@ class Link:
             response_time=elapsed,
             response_length=0,
             exception=err,
-            context=_NO_CONTEXT,
+            context=self.connect_context,
         )
         return cursor
 
@@ -174,6 +185,18 @@ class Link:
         """The SQL to send for a statement not prepared on this connection yet (see prepared.py)."""
         s = self.session
         return self.prepared.sql(self.cursor, stmt, params, in_transaction, s._errors, s.driver.classify)
+
+    def expired(self) -> None:
+        """The deadline fired: close the connection and arm a fresh timer.
+
+        A gevent timer that has thrown into a greenlet parked in psycopg2's wait
+        callback fires again at once when restarted (measured with gevent
+        26.9), so a timer that expired is replaced; expiry is rare, the
+        allocation does not matter.
+        """
+        self.drop()
+        self.deadline.close()
+        self.deadline = Timeout(self.session.config.query_timeout or None)
 
     def drop(self) -> None:
         """Forget a connection that an error declared unusable."""
@@ -188,22 +211,28 @@ class Link:
 class DbSession:
     """The connections of one Locust user and the operations it reports."""
 
-    def __init__(self, environment, config: DbConfig, reconnect: ReconnectPolicy | None = None,
-                 retries: int | None = None, retry_also: tuple[str, ...] = ()):
-        opts = getattr(environment, "parsed_options", None)
+    def __init__(self, environment, config: DbConfig):
+        """``environment`` only for its request event; every setting comes from ``config``."""
         self.config = config
         self.driver = driver_for(config.engine)
         self.request_type = config.label
         self.fire = environment.events.request.fire
-        self.reconnect = reconnect or ReconnectPolicy.from_options(opts)
-        if retries is None:
-            retries = getattr(opts, "db_retries", None)
-        self.retries = DEFAULT_RETRIES if retries is None else max(0, int(retries))
-        self.retry_also = frozenset(retry_also)
-        self.writer = Link(self, reader=False)
-        self.reader = Link(self, reader=True) if config.has_reader else self.writer
+        self.reconnect = ReconnectPolicy(config.retry_backoff, config.retry_backoff_max)
+        self.retries = config.retries
+        self.retry_also = frozenset(config.retry_also)
+        self.query_timeout = config.query_timeout
+        # The body's result of the last transaction whose COMMIT went unanswered
+        # (None otherwise): the scenario can look the change up after reconnecting.
+        self.unknown_commit = None
+        user = next(_user_numbers)
+        # Every operation says whether it needed the writer (a change, a transaction) or read, and
+        # which user ran it: outages.py measures how long the application could not write / read.
+        self.write_context = {"endpoint": "writer", "user": user}
+        self.read_context = {"endpoint": "reader", "user": user}
+        self.writer = Link(self, reader=False, user=user)
+        self.reader = Link(self, reader=True, user=user) if config.has_reader else self.writer
         self._errors = self.driver.errors
-        self.statement_stats = bool(getattr(opts, "statement_stats", False))
+        self.statement_stats = config.statement_stats
 
     def open(self) -> bool:
         """Open the connections now rather than on first use."""
@@ -215,11 +244,19 @@ class DbSession:
     def close(self) -> None:
         for link in {id(self.writer): self.writer, id(self.reader): self.reader}.values():
             conn = link.conn
-            if conn is not None and _in_transaction(conn):
+            if conn is not None and self.driver.in_transaction(conn):
+                deadline = link.deadline
+                deadline.start()
                 try:
                     link.cursor.execute("ROLLBACK")
                 except Exception:
                     pass
+                except Timeout as exc:
+                    if exc is not deadline:
+                        raise
+                    link.expired()
+                finally:
+                    deadline.cancel()
             link.drop()
 
     def run(self, stmt: Statement, params=None):
@@ -230,9 +267,9 @@ class DbSession:
         it may have been applied.
         """
         if stmt.read:
-            link = self.reader
+            link, context = self.reader, self.read_context
         else:
-            link = self.writer
+            link, context = self.writer, self.write_context
             _let_pending_kill_land()
         attempt, first = 0, 0.0
         while True:
@@ -242,16 +279,27 @@ class DbSession:
                 if cur is None:
                     return None
             prepared = link.prepared
+            deadline = link.deadline
             start = perf_counter()
             try:
-                cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or link.prepare(stmt, params, False), params)
-                if cur.description is None:
-                    result = length = cur.rowcount
-                else:
-                    result = cur.fetchall()
-                    length = len(result)
+                deadline.start()
+                try:
+                    cur.execute(stmt.sql if prepared is None else prepared.ready.get(stmt) or link.prepare(stmt, params, False), params)
+                    if cur.description is None:
+                        result = length = cur.rowcount
+                    else:
+                        result = cur.fetchall()
+                        length = len(result)
+                finally:
+                    deadline.cancel()
+            except Timeout as exc:
+                if exc is not deadline:
+                    raise
+                self._timed_out(link, stmt.name, start, errors.query_timeout(self.request_type, self.query_timeout),
+                                context)
+                return None
             except self._errors as exc:
-                err = self._failed(link, stmt.name, start, exc, in_tx=False)
+                err = self._failed(link, stmt.name, start, exc, in_tx=False, context=context)
                 if self._retry_after(err, attempt, stmt.read or not err.reconnect):
                     if not attempt:
                         first = start
@@ -264,7 +312,7 @@ class DbSession:
                 response_time=(perf_counter() - start) * 1000.0,
                 response_length=length,
                 exception=None,
-                context=_NO_CONTEXT,
+                context=context,
             )
             if attempt:
                 self._retried(stmt.name, first, length)
@@ -277,11 +325,14 @@ class DbSession:
         reported as a failure) or ended in an ``Outcome`` (rolled back and
         reported as a success named ``"<name>: <label>"``). A retryable error
         runs the whole transaction again (``retries`` times, after the
-        backoff), except a connection lost during COMMIT: the transaction may
-        have committed, so it is reported and not repeated.
+        backoff), except a COMMIT whose answer never came (deadline, lost
+        connection): the transaction may have committed, so it is reported
+        as ``commit-unknown``, not repeated, and what the body returned is
+        kept in ``unknown_commit`` for the scenario to look up.
         """
         link = self.writer
         attempt, first = 0, 0.0
+        self.unknown_commit = None
         _let_pending_kill_land()
         while True:
             cur = link.cursor
@@ -290,22 +341,46 @@ class DbSession:
                 if cur is None:
                     return None
             tx = StatementTx(link, self) if self.statement_stats else Tx(link)
-            committing = False
+            committing = rolling_back = False
+            result = None
+            deadline = link.deadline
             start = perf_counter()
             try:
-                cur.execute("BEGIN")
-                result = body(tx, *args)
-                committing = True
-                cur.execute("COMMIT")
-                reported = name
-            except Outcome as outcome:
+                deadline.start()  # one deadline from BEGIN to COMMIT
                 try:
+                    cur.execute("BEGIN")
+                    result = body(tx, *args)
+                    committing = True
+                    cur.execute("COMMIT")
+                    reported = name
+                except Outcome as outcome:
+                    rolling_back = True
                     cur.execute("ROLLBACK")
-                except self._errors as exc:
+                    result, reported = None, f"{name}: {outcome.label}"
+                finally:
+                    deadline.cancel()
+            except Timeout as exc:
+                if exc is not deadline:
+                    link.drop()
+                    raise
+                if committing:
+                    self.unknown_commit = result
+                    err = errors.commit_unknown(self.request_type, None, self.query_timeout)
+                else:
+                    err = errors.query_timeout(self.request_type, self.query_timeout, "transaction")
+                self._timed_out(link, name, start, err)
+                return None
+            except self._errors as exc:
+                if rolling_back:
                     self._failed(link, name, start, exc, in_tx=False)
                     return None
-                result, reported = None, f"{name}: {outcome.label}"
-            except self._errors as exc:
+                if committing and self.driver.classify(exc).reconnect:
+                    # The connection broke with COMMIT on the wire: it may have committed.
+                    self.unknown_commit = result
+                    link.drop()
+                    self._report_failure(name, start, errors.commit_unknown(self.request_type, self.driver.classify(exc),
+                                                                            self.query_timeout))
+                    return None
                 err = self._failed(link, name, start, exc, in_tx=True)
                 if self._retry_after(err, attempt, not (committing and err.reconnect)):
                     if not attempt:
@@ -324,7 +399,7 @@ class DbSession:
                 response_time=(perf_counter() - start) * 1000.0,
                 response_length=tx.rows,
                 exception=None,
-                context=_NO_CONTEXT,
+                context=self.write_context,
             )
             if attempt:
                 self._retried(name, first, tx.rows)
@@ -352,25 +427,48 @@ class DbSession:
             context=_NO_CONTEXT,
         )
 
-    def _failed(self, link: Link, name: str, start: float, exc: BaseException, in_tx: bool):
+    def _failed(self, link: Link, name: str, start: float, exc: BaseException, in_tx: bool, context=None):
         elapsed = (perf_counter() - start) * 1000.0
         err = self.driver.classify(exc)
         if err.reconnect:
             link.drop()
         elif in_tx:
+            deadline = link.deadline
+            deadline.start()
             try:
                 link.cursor.execute("ROLLBACK")
             except self._errors:
                 link.drop()
+            except Timeout as timeout:
+                if timeout is not deadline:
+                    raise
+                link.expired()
+            finally:
+                deadline.cancel()
         self.fire(
             request_type=self.request_type,
             name=name,
             response_time=elapsed,
             response_length=0,
             exception=err,
-            context=_NO_CONTEXT,
+            context=self.write_context if context is None else context,
         )
         return err
+
+    def _timed_out(self, link: Link, name: str, start: float, err, context=None) -> None:
+        """The deadline expired: close the connection (its state is unknown) and report."""
+        link.expired()
+        self._report_failure(name, start, err, context)
+
+    def _report_failure(self, name: str, start: float, err, context=None) -> None:
+        self.fire(
+            request_type=self.request_type,
+            name=name,
+            response_time=(perf_counter() - start) * 1000.0,
+            response_length=0,
+            exception=err,
+            context=self.write_context if context is None else context,
+        )
 
 
 def _let_pending_kill_land() -> None:
@@ -385,10 +483,3 @@ def _let_pending_kill_land() -> None:
     """
     gevent.sleep(0)
 
-
-def _in_transaction(conn) -> bool:
-    status = getattr(conn, "server_status", None)  # pymysql
-    if status is not None:
-        return bool(status & 1)  # SERVER_STATUS_IN_TRANS
-    info = getattr(conn, "info", None)  # psycopg2
-    return bool(info is not None and info.transaction_status not in (0, 4))

@@ -13,30 +13,19 @@ import random
 
 from locust import User
 
-# First: their option checks run before the preflight connects.
-from . import arrival, checks, shapes  # noqa: F401, I001
-# Importing these registers their Locust listeners (options, preflight, reports, CloudWatch...).
-from . import (  # noqa: F401
-    cloudwatch,
-    counters,
-    db_observer,
-    drain,
-    hdr_latency,
-    options,
-    preflight,
-    report,
-    run_report,
-    s3_reports,
-    web_db_tab,
-)
-from .arrival import pacer_for
+from . import load_listeners
 from .config import MYSQL, POSTGRES
+from .run.arrival import pacer_for
 from .scenario import Scenario
 from .session import DbSession
+
+# A locustfile written as ``from plugins.users import MySQLUser`` gets every plugin too.
+load_listeners()
 
 
 class DatabaseUser(User):
     abstract = True
+    database_user = True  # run/web_form.py gives these classes a ``host`` naming their target
     engine: str | None = None  # None: the scenario's engine or --db-engine
     scenario: Scenario | None = None
 
@@ -46,7 +35,7 @@ class DatabaseUser(User):
         if opts is None:
             raise RuntimeError("DatabaseUser needs Locust's parsed options (run it with the locust command)")
         scenario = self.scenario or Scenario(name=type(self).__name__, database="test")
-        self.db = DbSession(environment, scenario.config(opts, self.engine), retry_also=scenario.retry_also)
+        self.db = DbSession(environment, scenario.config(opts, self.engine))
         lo = getattr(opts, "wait_min", None)
         hi = getattr(opts, "wait_max", None)
         self._wait = (scenario.wait[0] if lo is None else lo, scenario.wait[1] if hi is None else hi)
@@ -85,3 +74,5 @@ class PostgresUser(DatabaseUser):
 
     abstract = True
     engine = POSTGRES
+
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,10 @@ import pymysql
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tests run Locust in the repository root, where locust.conf turns --db-init on and sets a spawn rate for
+# people; a test asks for --db-init and -r itself (the command line wins over these).
+os.environ.setdefault("DBSWARM_DB_INIT", "false")
+os.environ.setdefault("LOCUST_SPAWN_RATE", "1")
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,6 +67,39 @@ def pg_db():
     yield name
     conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.close()
+
+
+def why(output: str, tail: int = 2500) -> str:
+    """What a failed assertion on a run shows: its error lines first, then the end of its output.
+
+    The end alone (the summary tables) hides the traceback or ERROR line that
+    set the exit code, and CI shows only the assertion message.
+    """
+    lines = output.splitlines()
+    marks = ("Traceback", "ERROR", "Error", "dbswarm:", "check FAIL", "exit code")
+    errors, seen, covered = [], set(), -1
+    for i, line in enumerate(lines):
+        if i <= covered or line in seen or not any(m in line for m in marks):
+            continue
+        seen.add(line)
+        if line.startswith("Traceback"):
+            covered = i + 12
+            errors.append("\n".join(lines[i:covered + 1]))
+        else:
+            errors.append(line)
+    head = "\n".join(errors)[:3000]
+    return f"--- error lines ---\n{head}\n--- end of output ---\n{output[-tail:]}"
+
+
+# Locust 2.47's own race at exit with --processes and --csv (README, "What `make run` prints"): its CSV
+# writer greenlet wakes on the files Locust has just closed. Not dbswarm's; every other traceback is.
+_LOCUST_CSV_RACE = re.compile(r"in stats_writer\n.*\n(?:.*\^+\n)?ValueError: I/O operation on closed file")
+
+
+def tracebacks(output: str) -> list[str]:
+    """The tracebacks in a run's output, but for Locust's own CSV race at exit."""
+    blocks = output.split("Traceback (most recent call last):")[1:]
+    return [b[:1500] for b in blocks if not _LOCUST_CSV_RACE.search(b[:1500])]
 
 
 class LocustRun:
@@ -138,3 +176,31 @@ def pytest_collection_finish(session):
     """
     if "locust" in sys.modules:
         raise pytest.UsageError("a test module imported locust into the pytest process; run it in a subprocess")
+
+
+# The longest test files first (seconds, one serial run on the shared machine, 2026-12-02), so that
+# `make test`'s two processes do not end with one of them alone on a long file. Files not named
+# keep their order after these. Only the order changes: a file missing here still runs.
+LONGEST_FILES = (
+    "test_network_faults.py",  # 199
+    "test_web_ui.py",  # 104
+    "test_tpcc.py",  # 95
+    "test_cloudwatch.py",  # 78
+    "test_distributed.py",  # 78
+    "test_aurora_metrics.py",  # 77
+    "test_locust_plugins.py",  # 66
+    "test_scaling_events.py",  # 48
+    "test_tpcc_ui.py",  # 45
+    "test_shapes.py",  # 44
+    "test_prometheus.py",  # 44
+    "test_faults.py",  # 43
+    "test_flash_sale.py",  # 38
+    "test_web_ui_secrets.py",  # 36
+    "test_oltp.py",  # 35
+    "test_transactions.py",  # 34
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: tests keep their order in a file

@@ -4,7 +4,9 @@
 ``EndpointProxy`` forwards every request to it unchanged, records each call
 (action and body) so a test can count PutMetricData calls and check what was
 sent, and can be stopped and started again on the same port to simulate an
-outage without losing what moto already holds.
+outage without losing what moto already holds. ``refuse`` makes it answer
+an action itself with an AWS error (e.g. GetMetricData throttled or denied)
+instead of forwarding it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class EndpointProxy:
         self.upstream_port = upstream_port
         self.port = port or free_port()
         self.calls: list[tuple[float, str, bytes, int]] = []  # (time, action, body, bytes on the wire)
+        self.refuse: dict[str, tuple[int, str, str]] = {}  # action -> (HTTP status, AWS error code, message)
         self._lock = threading.Lock()
         self._server = None
         self._thread = None
@@ -78,8 +81,23 @@ class EndpointProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _refuse(self, action, body, status, code, message):
+                with proxy._lock:
+                    proxy.calls.append((time.time(), action, body, len(body)))
+                payload = json.dumps({"__type": f"com.amazonaws.cloudwatch#{code}", "message": message}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("x-amzn-query-error", f"{code};Sender")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def _forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+                if action in proxy.refuse:
+                    plain = gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
+                    return self._refuse(action, plain, *proxy.refuse[action])
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 conn.request(self.command, self.path, body=body, headers=headers)

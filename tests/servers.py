@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -17,10 +18,39 @@ import tempfile
 import time
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, drawn below the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) is in the ephemeral range, where
+    any client socket (a worker connecting, a driver, a browser) may take it
+    before the test's server binds it: a web UI test once read a ZeroMQ
+    greeting from "its" port. Below that range only another caller of this
+    function could pick the same port, at random.
+    """
+    low, high = 20000, _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}-{high}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return max(20100, min(int(f.read().split()[0]), 32768))
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def wait_port(port: int, up: bool = True, timeout: float = 30.0) -> None:

@@ -11,9 +11,12 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.serial  # its generators must start within the bench's startup allowance
 def test_quick_bench_writes_csv_and_markdown(tmp_path):
     out_csv, out_md = tmp_path / "bench.csv", tmp_path / "benchmarks.md"
     env = {**os.environ, "BENCH_DB": f"dbswarm_bench_t{uuid.uuid4().hex[:8]}"}
@@ -71,3 +74,36 @@ def test_breakdown_splits_dbswarm_cpu_per_query():
                      "dbswarm's client 20.6 µs = 27.6 µs; the dbswarm user 34.3 µs (+6.7 µs beyond the sum: dbswarm's "
                      "session, listeners and task, and Locust and the driver sharing one process); the hand-written "
                      "reference 35.7 µs."]  # mysql has no bare-dbswarm part: no line
+
+
+def test_rate_bench_judges_from_the_log():
+    """bench/rate.py's helpers on a hand-made log: CV, recount, the sweep's judging rule, the printed tables."""
+    from bench import rate
+
+    def line(i, took, late):
+        return ["R", f"{100 + i * 0.01 + took:.9f}", f"{100 + i * 0.01:.9f}", late, "1", "1", "q"]
+
+    grid = [[line(i, 0.001, "0") for i in range(0, 100, 2)], [line(i, 0.004, "1") for i in range(1, 100, 2)]]
+    grid[1] += [["K", "101.5", "q"]]  # one process ran on alone: outside the span both ran
+    starts = rate.while_all_ran(grid, trim=0.1)
+    assert (starts[0], starts[-1], len(starts)) == (100.11, 100.88, 78) and rate.inter_arrival_cv(starts) < 1e-6
+    assert rate.inter_arrival_cv([0.0, 1.0, 3.0]) == pytest.approx(1 / 3)
+    lines = rate.after_warmup(grid)
+    assert rate.recount_late(lines, 3.0) == (50, 1) and rate.recount_late(lines, 4.0) == (0, 1)
+    assert rate.log_ns("1.000000001") - rate.log_ns("1.0") == 1
+    slo = {"p99": 3.0, "fail": 0.0}
+    ok = rate.judge(lines, 100.0, 100.0, 100.5, {"p99": 5.0})
+    assert ok["ok"] and ok["achieved"] == 100.0 and ok["p99"] == pytest.approx(4.0)
+    bad = rate.judge(lines, 110.0, 100.0, 100.5, slo)
+    assert not bad["ok"] and bad["why"] == "achieved 100.0/s, p99 4.0ms"
+    out = ("  stage  target/s achieved/s   p50 ms   p99 ms  lag p99 shortfall   late skipped goodput/s\n"
+           "      1     100.0       99.8      1.4        9      6.1      0.2%      0       0      99.8\n"
+           "    1,600.0    1,598.0      1.1      4.3    0.00  ok        connections 5.0\n"
+           "    3,200.0    2,100.5     44.0      900    0.00  FAIL      no samples  (achieved 2100.5/s, p99 900ms)\n"
+           "late ratio 0.0100 (7 late, 3 skipped of 1000; limit 1)\n"
+           "max rate meeting p99<=50ms, fail<=0.1%: 1,600/s\n")
+    assert rate.stage_rows(out)[0]["achieved"] == 99.8 and len(rate.stage_rows(out)) == 1
+    assert rate.late_line(out) == (7, 3) and rate.find_max_verdict(out) == 1600.0
+    steps = rate.find_max_steps(out)
+    assert [(s["rate"], s["ok"]) for s in steps] == [(1600.0, True), (3200.0, False)]
+    assert steps[1]["why"] == "achieved 2100.5/s, p99 900ms"

@@ -1,5 +1,7 @@
 """Thresholds at the end of a run: one line per check, exit code 3 when one fails."""
 
+from conftest import why
+
 RUN = ("-f", "locustfiles/oltp.py", "--headless", "-u", "2", "-r", "2", "-t", "3s", "--db-engine", "mysql",
        "--oltp-mode", "read_only", "--oltp-table-size", "500", "--db-init")
 
@@ -11,7 +13,7 @@ def _lines(run):
 def test_run_meeting_every_check_exits_0(locust, mysql_db):
     run = locust(*RUN, "--db-name", mysql_db, "--check-fail-ratio", "0.01",
                  "--check-p99-ms", "5000,oltp_read_only=5000", "--check-min-rps", "1", timeout=60)
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     lines = _lines(run)
     assert len(lines) == 4 and all(line.startswith("check PASS: ") for line in lines), lines
     assert any(line.startswith("check PASS: p99 of oltp_read_only ") for line in lines)
@@ -20,7 +22,7 @@ def test_run_meeting_every_check_exits_0(locust, mysql_db):
 def test_violated_check_exits_3_naming_it(locust, mysql_db):
     run = locust(*RUN, "--db-name", mysql_db, "--check-fail-ratio", "0.01",
                  "--check-p99-ms", "oltp_read_only=0.5,no_such_op=100", "--check-min-rps", "1000000", timeout=60)
-    assert run.returncode == 3, run.output[-3000:]
+    assert run.returncode == 3, why(run.output)
     lines = _lines(run)
     assert any(line.startswith("check PASS: fail ratio 0.0000") for line in lines), lines
     assert any(line.startswith("check FAIL: p99 of oltp_read_only ") and "(limit 0.5 ms)" in line for line in lines)

@@ -12,11 +12,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import mysql_conn, order_rows, run_locust, unique_name
+from conftest import mysql_conn, order_rows, run_locust, unique_name, why
 from moto_server import DUMMY_CREDENTIALS, EndpointProxy, MotoServer
+from request_log import warmup_ends
 from servers import free_port
 
-from plugins import cw_batch, cw_dashboard
+from plugins.aws import cw_batch, cw_dashboard
 
 ORDERS = ("MyFlashSale/Orders", "Orders", [{"Name": "OfferType", "Value": "FlashSale"}])
 
@@ -73,7 +74,7 @@ def full_load_run(tmp_path_factory):
     try:
         run = run_locust(_flash_sale(proxy.url, db, "--cloudwatch-run-id", "full-load"),
                          tmp_path_factory.mktemp("cw"), timeout=120, env=DUMMY_CREDENTIALS)
-        assert run.returncode == 0, run.output[-3000:]
+        assert run.returncode == 0, why(run.output)
         yield run, proxy, moto.client(), db
     finally:
         proxy.stop()
@@ -129,7 +130,7 @@ def test_burst_is_split_within_aws_limits(locust, cloudwatch_endpoint):
     run = locust("-f", "tests/locustfiles/cw_burst.py", "--headless", "-u", "1", "-r", "1", "-t", "6s",
                  "--cloudwatch", "--cloudwatch-endpoint", proxy.url, "--cloudwatch-run-id", "burst",
                  timeout=120, env=DUMMY_CREDENTIALS)
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     bodies = proxy.bodies()
     _assert_within_limits(proxy)
     latency_data = [d for b in bodies for d in b["MetricData"] if d["MetricName"] == "Latency"]
@@ -168,7 +169,7 @@ def test_outage_loses_no_orders_and_load_goes_on(locust, mysql_db, cloudwatch_en
     up = time.time()
     worker.join(200)
     run = result["run"]
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     client = moto.client()
     rows = order_rows(mysql_db)
     assert rows > 0
@@ -184,13 +185,25 @@ def test_outage_loses_no_orders_and_load_goes_on(locust, mysql_db, cloudwatch_en
     assert orders_during["Sum"] > 0
 
 
-def test_dashboard_created_with_expected_widgets(locust, mysql_db, cloudwatch_endpoint):
+def test_dashboard_widgets_and_the_warm_up_tagged(locust, mysql_db, cloudwatch_endpoint, tmp_path):
     proxy, moto = cloudwatch_endpoint
+    log = tmp_path / "req"
     run = locust(*_flash_sale(proxy.url, mysql_db, "--cloudwatch-dashboard", "aurora-serverless-v2",
-                              "--aurora-instance", "writer-1", "--cloudwatch-run-id", "dash",
-                              users=2, seconds=2, processes=False),
+                              "--aurora-instance", "writer-1", "--cloudwatch-run-id", "dash", "--warmup", "2s",
+                              "--request-log", str(log), users=2, seconds=5, processes=False),
                  timeout=60, env=DUMMY_CREDENTIALS)
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
+    # WarmUp, read back per second: 1 in the seconds that ended before the warm-up did, 0 from its end on.
+    (warm_end,) = warmup_ends(log)
+    points = _stats(moto.client(), "dbswarm", "WarmUp", [{"Name": "RunId", "Value": "dash"}], *_window(),
+                    period=1)["points"]
+    by_second = {int(p["Timestamp"].timestamp()): p["Maximum"] for p in points}
+    assert 1.0 in by_second.values() and 0.0 in by_second.values(), by_second
+    for second, value in by_second.items():
+        if second + 1 <= warm_end:
+            assert value == 1.0, (second, warm_end, by_second)
+        elif second >= warm_end:
+            assert value == 0.0, (second, warm_end, by_second)
     body = json.loads(moto.client().get_dashboard(DashboardName="aurora-serverless-v2")["DashboardBody"])
     assert cw_dashboard.problems(body) == []
     widgets = body["widgets"]
@@ -203,8 +216,10 @@ def test_dashboard_created_with_expected_widgets(locust, mysql_db, cloudwatch_en
     ]
     assert scaling["period"] == 1 and scaling["region"] == "us-east-1"
     latency = by_title["Latency p50 / p99 per operation (run dash)"]
-    expressions = [row[0]["expression"] for row in latency["metrics"]]
+    expressions = [row[0]["expression"] for row in latency["metrics"] if isinstance(row[0], dict)]
     assert len(expressions) == 2
+    assert latency["metrics"][2][:4] == ["dbswarm", "WarmUp", "RunId", "dash"]
+    assert latency["metrics"][2][4]["yAxis"] == "right" and latency["yAxis"]["right"]["max"] == 1
     assert all('MetricName="Latency"' in e and 'RunId="dash"' in e for e in expressions)
     assert "'p50'" in expressions[0] and "'p99'" in expressions[1]
     assert by_title["Database connections"]["metrics"] == [["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", "writer-1"]]
@@ -212,8 +227,8 @@ def test_dashboard_created_with_expected_widgets(locust, mysql_db, cloudwatch_en
 
 
 def test_dashboard_body_validation_finds_mistakes():
-    body = cw_dashboard.body(region="us-east-1", instance="w", orders_namespace="MyFlashSale/Orders",
-                             offer_type="FlashSale", namespace="dbswarm", run_id="r")
+    body = cw_dashboard.body(region="us-east-1", instance="w", namespace="dbswarm", run_id="r",
+                             business=("MyFlashSale/Orders", "Orders", "OfferType", "FlashSale"))
     assert cw_dashboard.problems(body) == []
     body["widgets"][0]["properties"]["metrics"][1][-1]["stat"] = "Median"
     body["widgets"][1]["width"] = 30
@@ -248,7 +263,7 @@ def test_endpoint_from_environment_is_validated(locust, mysql_db):
 
 def test_buffer_bound_counts_what_it_drops_and_delivers_the_rest(cloudwatch_endpoint):
     """The publisher against the real endpoint: down, over its bound, then back."""
-    from plugins.cw_publisher import Publisher
+    from plugins.aws.cw_publisher import Publisher
 
     proxy, moto = cloudwatch_endpoint
     proxy.stop()
@@ -273,7 +288,7 @@ def moto_client_via(proxy: EndpointProxy):
     """The plugin's own client (its retry and timeout settings), pointed at the proxy."""
     import boto3
 
-    from plugins.cw_publisher import make_client
+    from plugins.aws.cw_publisher import make_client
 
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     return make_client(dict(region="us-east-1", endpoint=proxy.url), session=session)

@@ -1,6 +1,7 @@
 """A spawn burst's connection handshakes are paced: a few in flight per process, never all at once."""
 
 import json
+from conftest import why
 
 USERS = 60
 
@@ -27,9 +28,9 @@ def test_a_spawn_burst_connects_at_most_eight_at_a_time(locust, mysql_db, tmp_pa
     run = locust("-f", "tests/locustfiles/connect_probe.py", "--headless", "-u", str(USERS), "-r", str(USERS),
                  "-t", "3s", "--db-engine", "mysql", "--db-name", mysql_db, "--db-init",
                  env={"CONNECT_PROBE_OUT": str(out)})
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     intervals = json.loads(out.read_text())
     assert len(intervals) == USERS, len(intervals)  # one connect per user, all of them succeeded
-    assert run.failures() == 0, run.output[-3000:]
+    assert run.failures() == 0, why(run.output)
     # All 60 users start in the same instant; without the gate all 60 handshakes overlap.
     assert 4 <= most_at_once(intervals) <= 8, most_at_once(intervals)

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 import browser
-from conftest import mysql_conn, pg_conn, run_locust, unique_name
+from conftest import mysql_conn, pg_conn, run_locust, unique_name, why
 
 USERS = 10
 
@@ -64,7 +64,7 @@ def _samples(reports) -> list[dict]:
 
 def test_samples_are_plausible(observed):
     engine, run, reports = observed
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     rows = [r for r in _samples(reports) if not r["error"]]
     assert len(rows) >= 6, rows  # 10 s at one per second, minus start-up
     expected_max = _server_max_connections(engine)
@@ -98,7 +98,7 @@ def test_microsecond_percentiles_for_sub_millisecond_selects(observed):
 def test_report_embeds_plots_and_opens_in_chromium(observed, tmp_path):
     engine, run, reports = observed
     page = reports / "run_report.html"
-    assert page.exists(), run.output[-2000:]
+    assert page.exists(), why(run.output)
     text = page.read_text()
     assert text.count("src='data:image/png;base64,") == 4
     for png in ("throughput.png", "latency.png", "users.png", "connections.png"):

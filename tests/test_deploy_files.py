@@ -20,9 +20,11 @@ import yaml
 
 from conftest import REPO
 
-OVERLAYS = ("webui", "headless-job")
+OVERLAYS = ("webui", "headless-job", "own-locustfile", "prometheus-operator")
 COMPOSE = ("docker-compose.yml",)
 HEADLESS = ("docker-compose.yml", "docker-compose.headless.yml")
+OWN = ("docker-compose.yml", "docker-compose.headless.yml", "docker-compose.own-locustfile.yml")
+MOUNT = "/mnt/locust"  # where a ConfigMap (or a bind mount) of your own locustfiles goes, everywhere
 MASTER = {"app.kubernetes.io/name": "dbswarm", "app.kubernetes.io/component": "master"}
 WORKER = {"app.kubernetes.io/name": "dbswarm", "app.kubernetes.io/component": "worker"}
 
@@ -233,9 +235,27 @@ def _wiring(overlay):
                 if "configMapKeyRef" in ref:
                     assert ref["configMapKeyRef"]["key"] in configmaps[ref["configMapKeyRef"]["name"]]["data"]
     assert "Secret" not in by_kind, "no Secret in the manifests: create it (k8s/secret.example.yaml)"
-    env = next(iter(configmaps.values()))["data"]
-    assert os.path.isfile(os.path.join(REPO, env["LOCUST_LOCUSTFILE"]))
+    env = configmaps[mc["envFrom"][0]["configMapRef"]["name"]]["data"]
+    if env["LOCUST_LOCUSTFILE"].startswith(MOUNT + "/"):
+        _mounted_locustfiles(by_kind, env["LOCUST_LOCUSTFILE"], (master_pod, worker_pod))
+    else:
+        assert os.path.isfile(os.path.join(REPO, env["LOCUST_LOCUSTFILE"]))
     return by_kind, master, mc, worker
+
+
+def _mounted_locustfiles(by_kind, locustfile: str, pods) -> dict:
+    """Every pod mounts one ConfigMap at MOUNT, and it holds the selected locustfile: its data."""
+    names = set()
+    for pod in pods:
+        (c,) = pod["spec"]["containers"]
+        (mount,) = [m for m in c.get("volumeMounts", []) if m["mountPath"] == MOUNT]
+        assert mount.get("readOnly") is True
+        (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
+        names.add(volume["configMap"]["name"])
+    (name,) = names
+    data = by_kind["ConfigMap"][name]["data"]
+    assert os.path.basename(locustfile) in data
+    return data
 
 
 def _example_secret_keys() -> set[str]:
@@ -267,3 +287,204 @@ def test_webui_runs_a_master_deployment_and_scalable_workers():
     assert master["kind"] == "Deployment" and master["spec"]["replicas"] == 1
     assert worker["kind"] == "Deployment" and worker["spec"]["replicas"] >= 2
     assert "--headless" not in mc["args"]
+
+
+# --- your own locustfile, without a new image ---------------------------------------------
+
+def test_own_locustfile_overlay_mounts_the_configmap_everywhere():
+    by_kind, master, mc, worker = _wiring("own-locustfile")
+    env = by_kind["ConfigMap"][mc["envFrom"][0]["configMapRef"]["name"]]["data"]
+    assert env["LOCUST_LOCUSTFILE"] == f"{MOUNT}/inventory.py"
+    pods = (master["spec"]["template"], worker["spec"]["template"])
+    data = _mounted_locustfiles(by_kind, env["LOCUST_LOCUSTFILE"], pods)
+    folder = os.path.join(REPO, "k8s", "overlays", "own-locustfile", "locustfiles")
+    assert set(data) == set(os.listdir(folder)) - {"__pycache__"}
+    for name, text in data.items():
+        assert text == _read(os.path.join("k8s", "overlays", "own-locustfile", "locustfiles", name))
+
+
+def test_dockerfile_lets_a_mounted_locustfile_import_plugins():
+    text = _read("Dockerfile")
+    assert re.search(r"^\s*PYTHONPATH=/opt/dbswarm\b", text, re.M)
+
+
+def test_compose_own_locustfile_mounts_the_same_folder_at_the_same_path():
+    proc = _compose_config(OWN)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)["services"]
+    for name in ("master", "worker"):
+        service = cfg[name]
+        assert service["environment"]["LOCUST_LOCUSTFILE"] == f"{MOUNT}/inventory.py"
+        (mount,) = [v for v in service["volumes"] if v.endswith(f":{MOUNT}:ro")]
+        source = mount.rsplit(":", 2)[0]
+        assert os.path.samefile(source, os.path.join(REPO, "k8s", "overlays", "own-locustfile", "locustfiles"))
+    proc = _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.own-locustfile.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _dockerfile_env() -> dict[str, str]:
+    text = _read("Dockerfile").replace("\\\n", " ")
+    env = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(dict(pair.split("=", 1) for pair in line[4:].split()))
+    return env
+
+
+def test_own_locustfile_runs_with_the_images_layout(tmp_path, mysql_db):
+    """The image's command line, locally: /opt/dbswarm as the Dockerfile builds it, the overlay's
+    ConfigMap written out as Kubernetes mounts it, a working directory outside both."""
+    from conftest import mysql_conn
+
+    root = tmp_path / "image"
+    workdir = root / "opt" / "dbswarm"
+    workdir.mkdir(parents=True)
+    for folder in ("plugins", "locustfiles"):  # the Dockerfile's COPY lines
+        os.symlink(os.path.join(REPO, folder), workdir / folder)
+    _, docs = _render("own-locustfile")
+    by_kind = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    (files,) = [d for n, d in by_kind.items() if n.startswith("dbswarm-locustfiles")]
+    (config,) = [d for n, d in by_kind.items() if n.startswith("dbswarm-config")]
+    mount = root / MOUNT.lstrip("/")
+    mount.mkdir(parents=True)
+    for name, text in files["data"].items():
+        (mount / name).write_text(text)
+    image_env = _dockerfile_env()
+    assert image_env["PYTHONPATH"] == "/opt/dbswarm"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBSWARM_", "LOCUST_", "PYTHON"))}
+    env.update({
+        "PYTHONUNBUFFERED": image_env["PYTHONUNBUFFERED"],
+        "PYTHONPATH": str(root) + image_env["PYTHONPATH"],
+        "LOCUST_LOCUSTFILE": str(root) + config["data"]["LOCUST_LOCUSTFILE"],
+        "DBSWARM_DB_ENGINE": config["data"]["DBSWARM_DB_ENGINE"],
+        "DBSWARM_DB_HOST": "127.0.0.1",
+        "DBSWARM_DB_NAME": mysql_db,
+    })
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    json_file = tmp_path / "stats"
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "--headless", "-u", "3", "-r", "3", "-t", "3s", "--db-init",
+         "--json-file", str(json_file)],
+        cwd=outside, env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    import json
+    with open(f"{json_file}.json") as f:
+        stats = {e["name"]: e for e in json.load(f)}
+    assert stats["check_stock"]["num_requests"] > 0 and stats["restock"]["num_requests"] > 0
+    with mysql_conn(mysql_db) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*), COALESCE(SUM(delta), 0) FROM movements")
+        movements, units = cur.fetchone()
+        cur.execute("SELECT SUM(qty) - COUNT(*) * 10 FROM items")
+        added = cur.fetchone()[0]
+    assert movements == units == added == stats["restock"]["num_requests"] - stats["restock"]["num_failures"]
+
+
+# --- the Locust Kubernetes operator -------------------------------------------------------
+
+OPERATOR_CRD = "k8s/operator/crd/locust.io_locusttests.yaml"
+LOCUSTTEST = "k8s/operator/locusttest.yaml"
+
+
+def _strict(node):
+    """The CRD's schema as the API server applies it with strict field validation: no unknown fields."""
+    if isinstance(node, dict):
+        if (node.get("type") == "object" and "properties" in node and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")):
+            node["additionalProperties"] = False
+        for value in node.values():
+            _strict(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strict(value)
+    return node
+
+
+def _locusttest_schema(tmp_path) -> str:
+    head = _read(OPERATOR_CRD).split("---", 1)[0]
+    assert "locust-k8s-operator-2.3.0" in head and "github.com/AbdelrhmanHamouda/locust-k8s-operator" in head
+    (crd,) = [d for d in yaml.safe_load_all(_read(OPERATOR_CRD)) if d]
+    assert crd["kind"] == "CustomResourceDefinition" and crd["spec"]["names"]["kind"] == "LocustTest"
+    (v2,) = [v for v in crd["spec"]["versions"] if v["name"] == "v2"]
+    path = tmp_path / "locusttest.schema.json"
+    import json
+    path.write_text(json.dumps(_strict(v2["schema"]["openAPIV3Schema"])))
+    return str(path)
+
+
+def test_operator_example_validates_against_the_published_crd(tmp_path):
+    schema = _locusttest_schema(tmp_path)
+    proc = _run(_tool("check-jsonschema"), "--schemafile", schema, LOCUSTTEST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The check can fail: a misspelt field is refused.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_read(LOCUSTTEST).replace("srcMountPath:", "srcMountPth:"))
+    proc = _run(_tool("check-jsonschema"), "--schemafile", schema, str(bad))
+    assert proc.returncode != 0 and "srcMountPth" in proc.stdout + proc.stderr
+
+
+def test_operator_example_runs_dbswarms_image_with_the_password_from_a_secret():
+    test = yaml.safe_load(_read(LOCUSTTEST))
+    spec = test["spec"]
+    assert test["apiVersion"] == "locust.io/v2" and test["kind"] == "LocustTest"
+    assert spec["image"].endswith(f":locust-{locust_pin()}")
+    for role in ("master", "worker"):
+        args = spec[role]["command"].split()
+        assert _flag(args, "--locustfile") == f"{MOUNT}/inventory.py"
+        assert not {"--master", "--worker", "--expect-workers"} & set(args), "the operator adds these"
+    assert "--db-init" in spec["master"]["command"].split()
+    assert spec["testFiles"]["srcMountPath"] == MOUNT
+    assert os.path.isfile(os.path.join(REPO, "k8s", "overlays", "own-locustfile", "locustfiles", "inventory.py"))
+    assert spec["env"]["secretRefs"] == [{"name": "dbswarm-db"}]
+    assert "DBSWARM_DB_PASSWORD" in _example_secret_keys()
+    assert not any("PASSWORD" in v["name"] for v in spec["env"]["variables"])
+    security = spec["security"]
+    assert security["podSecurityContext"]["runAsNonRoot"] is True
+    assert security["containerSecurityContext"]["allowPrivilegeEscalation"] is False
+
+
+# --- Prometheus: scrape annotations, ServiceMonitor ---------------------------------------
+
+SERVICEMONITOR_CRD = "k8s/schemas/monitoring.coreos.com_servicemonitors-v0.93.0.yaml"
+
+
+def _servicemonitor_validator():
+    import jsonschema
+
+    docs = [d for d in yaml.safe_load_all(_read(SERVICEMONITOR_CRD)) if d]
+    (crd,) = docs
+    assert crd["kind"] == "CustomResourceDefinition" and crd["spec"]["names"]["kind"] == "ServiceMonitor"
+    assert crd["metadata"]["annotations"]["operator.prometheus.io/version"] == "0.93.0"
+    assert "github.com/prometheus-operator/prometheus-operator/blob/" in _read(SERVICEMONITOR_CRD).split("---")[0]
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return jsonschema.Draft7Validator(_strict(version["schema"]["openAPIV3Schema"]))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_master_service_is_annotated_for_scraping_on_the_metrics_port(overlay):
+    by_kind, _master, mc, _worker = _wiring(overlay)
+    service = by_kind["Service"]["dbswarm-master"]
+    notes = service["metadata"]["annotations"]
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    container = {p["name"]: p["containerPort"] for p in mc["ports"]}
+    config = next(iter(by_kind["ConfigMap"].values()))["data"]
+    assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/path"] == "/metrics"
+    assert int(notes["prometheus.io/port"]) == ports["metrics"]["port"] == container["metrics"]
+    assert int(config["DBSWARM_PROMETHEUS_PORT"]) == container["metrics"]
+
+
+def test_servicemonitor_overlay_matches_the_crd_schema_and_selects_the_master_service():
+    by_kind, _master, _mc, _worker = _wiring("prometheus-operator")
+    (monitor,) = by_kind["ServiceMonitor"].values()
+    validator = _servicemonitor_validator()
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(monitor)]
+    assert not errors, errors
+    broken = {**monitor, "spec": {**monitor["spec"], "endpoints": [{**monitor["spec"]["endpoints"][0], "intervall": "5s"}]}}
+    assert not validator.is_valid(broken), "the schema must refuse unknown fields"
+    service = by_kind["Service"]["dbswarm-master"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == service["metadata"]["annotations"]["prometheus.io/path"]
+

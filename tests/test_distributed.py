@@ -330,7 +330,8 @@ def test_a_killed_worker_is_reported_missing_and_the_others_finish(cluster):
     code = c.wait_master()
     log = c.log()
     assert "failed to send heartbeat, setting state to missing" in log, log[-3000:]
-    assert code == 0, log[-3000:]  # documented: a lost worker alone does not fail the run
+    assert code == 5, log[-3000:]  # a lost worker fails the run unless --allow-worker-loss
+    assert re.search(r"dbswarm: worker \S+ lost at t\+[\d.]+s \(last report at t\+[\d.]+s\): it ran \d+ users", log), log[-3000:]
     survivors = [c.tally(i) for i in (1, 2)]
     assert all(survivors) and c.tally(0) is None
     requests, _ = c.master_stats()

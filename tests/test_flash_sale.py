@@ -1,6 +1,6 @@
 """Flash sale against the real MariaDB: never oversold, every order counted."""
 
-from conftest import mysql_conn
+from conftest import mysql_conn, why
 
 
 def _db_state(db):
@@ -20,7 +20,7 @@ def test_contention_never_oversells(locust, mysql_db):
         "--db-name", mysql_db, "--db-init", "--flash-products", "1", "--flash-stock", "50",
         timeout=90,
     )
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     orders, units, min_stock, stock = _db_state(mysql_db)
     assert orders == 50
     assert stock == 0 and min_stock == 0
@@ -36,7 +36,7 @@ def test_processes_run_counts_every_order(locust, mysql_db):
         "-f", "locustfiles/flash_sale.py", "--headless", "-u", "40", "-r", "40", "-t", "15s",
         "--processes", "2", "--db-name", mysql_db, "--db-init", timeout=90,
     )
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     orders, units, _, stock = _db_state(mysql_db)
     assert run.requests() > 0 and run.failures() == 0
     assert orders > 0
@@ -52,7 +52,7 @@ def test_stopping_many_users_loses_no_order(locust, mysql_db):
         "-f", "locustfiles/flash_sale.py", "--headless", "-u", "300", "-r", "150", "-t", "8s",
         "--db-name", mysql_db, "--db-init", "--db-stats-interval", "0", timeout=90,
     )
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     orders, _, _, _ = _db_state(mysql_db)
     assert orders > 0
     assert run.count("place_order") == orders

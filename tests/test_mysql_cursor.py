@@ -6,7 +6,7 @@ import pymysql
 import pytest
 from conftest import mysql_conn
 
-from plugins.mysql_cursor import LeanCursor
+from plugins.engines.mysql.mysql_cursor import LeanCursor
 
 QUERIES = [
     "SELECT 1",

@@ -9,8 +9,8 @@ import pymysql
 import pytest
 from test_mysql_cursor import ROWS, TABLE
 
-from plugins.mysql_binary import placeholders
-from plugins.mysql_cursor import LeanCursor
+from plugins.engines.mysql.mysql_binary import placeholders
+from plugins.engines.mysql.mysql_cursor import LeanCursor
 
 TYPES = """CREATE TABLE n (
     id INT PRIMARY KEY, t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED, m MEDIUMINT,

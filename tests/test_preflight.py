@@ -5,6 +5,7 @@ import socket
 import pytest
 
 from servers import free_port
+from conftest import why
 
 SECRET = "Wr0ng-S3cret-P4ss"
 FLASH = ("-f", "locustfiles/flash_sale.py", "--headless", "-u", "5", "-t", "5s")
@@ -12,7 +13,7 @@ TX = ("-f", "locustfiles/transactions.py", "--headless", "-u", "5", "-t", "5s")
 
 
 def assert_refused(run, *needles):
-    assert run.returncode == 2, run.output[-2000:]
+    assert run.returncode == 2, why(run.output)
     lines = [line for line in run.stderr.splitlines() if line.startswith("dbswarm:")]
     assert len(lines) == 1, run.stderr[-2000:]
     for needle in needles:
@@ -55,7 +56,7 @@ def test_timeout(locust):
     silent.listen(8)  # accepts TCP but never speaks MySQL
     try:
         port = silent.getsockname()[1]
-        assert_refused(locust(*FLASH, "--db-port", str(port), "--db-connect-timeout", "1"),
+        assert_refused(locust(*FLASH, "--db-port", str(port), "--db-connect-timeout", "1", "--db-resume-wait", "0"),
                        f"127.0.0.1:{port}", "no answer within 1s")
     finally:
         silent.close()

@@ -6,7 +6,7 @@ how many committed; that must equal what Locust counted as successes.
 
 import csv
 
-from conftest import mysql_conn, pg_conn
+from conftest import mysql_conn, pg_conn, why
 
 LOCUSTFILE = "tests/locustfiles/contention.py"
 
@@ -52,7 +52,7 @@ def test_mysql_deadlocks_are_retried_and_counted(locust, mysql_db, tmp_path):
     committed = _mysql_sum(mysql_db) // 2
     assert _ok(run, "swap") == committed > 0
     retried = run.entry("swap (retried)")
-    assert retried and retried["num_requests"] > 0 and retried["num_failures"] == 0, run.output[-2000:]
+    assert retried and retried["num_requests"] > 0 and retried["num_failures"] == 0, why(run.output)
     assert run.entry("swap")["num_failures"] > 0  # each failed attempt is visible...
     assert "swap,DatabaseError('MySQL 1213 deadlock: Deadlock found" in failures_table(tmp_path / "r")  # ...under its class and code
     assert run.returncode == 1  # failed attempts are failures: --exit-code-on-error applies

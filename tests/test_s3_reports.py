@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from servers import free_port, wait_port
+from conftest import why
 
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -44,7 +45,7 @@ def test_reports_are_uploaded_when_the_run_ends(locust, mysql_db, s3_endpoint, t
         "--report-s3-bucket", "dbswarm-reports", "--report-s3-prefix", "nightly/",
         "--report-s3-endpoint", s3_endpoint, env=AWS, timeout=90,
     )
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     listed = s3.list_objects_v2(Bucket="dbswarm-reports", Prefix="nightly/")["Contents"]
     keys = {o["Key"] for o in listed}
     run_dirs = {k.split("/")[1] for k in keys}
@@ -78,6 +79,6 @@ def test_an_unreachable_endpoint_is_one_line_and_keeps_the_exit_code(locust, mys
     run = locust("-f", "locustfiles/flash_sale.py", "--headless", "-u", "2", "-t", "2s", "--db-name", mysql_db,
                  "--db-init", "--html", str(tmp_path / "r.html"), "--report-s3-bucket", "dbswarm-reports",
                  "--report-s3-endpoint", closed, env={**AWS, "AWS_MAX_ATTEMPTS": "1"}, timeout=90)
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     lines = [ln for ln in run.stderr.splitlines() if "s3://" in ln]
     assert len(lines) == 1 and lines[0].startswith("dbswarm: could not upload the reports to s3://dbswarm-reports:")

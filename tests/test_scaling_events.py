@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import run_locust
+from conftest import run_locust, why
 from servers import MariaDBServer, PostgresServer
 
 USERS = 12
@@ -57,7 +57,7 @@ def test_instance_swap_is_one_event_and_the_run_goes_on(server, tmp_path):
     finally:
         thread.join(timeout=90)
     assert "up" in swapped, "the server did not come back"
-    assert "Traceback" not in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output, why(run.output)
     assert "--run-time limit reached" in run.output
 
     data = json.loads((reports / "db_events.json").read_text())

@@ -16,7 +16,7 @@ import uuid
 import boto3
 import pytest
 
-from conftest import REPO, mysql_conn
+from conftest import REPO, mysql_conn, why
 from servers import MariaDBServer, free_port, wait_port
 
 PASSWORD = "Sec-" + uuid.uuid4().hex[:16]
@@ -97,7 +97,7 @@ def test_secret_from_secrets_manager_over_tls_and_nothing_leaks(locust, tls_serv
                  "--db-secret-id", arn, "--db-secret-endpoint", moto, "--db-ssl-ca", tls_server.certs["ca"],
                  "--html", str(reports / "run.html"), "--csv", str(reports / "run"), "--loglevel", "DEBUG",
                  timeout=90)
-    assert run.returncode in (0, 1), run.output[-3000:]  # 1: deadlocks are failures
+    assert run.returncode in (0, 1), why(run.output)  # 1: deadlocks are failures
     assert run.requests() > 0 and "Traceback" not in run.output
     # The run used the secret's host, port and user (root is not in the secret) over TLS.
     with mysql_conn("sectest", port=tls_server.port) as conn:
@@ -112,6 +112,29 @@ def test_secret_from_secrets_manager_over_tls_and_nothing_leaks(locust, tls_serv
     assert len(written) >= 6
     for data in written:
         assert PASSWORD.encode() not in data and AWS_SECRET.encode() not in data
+
+
+def test_an_explicit_db_host_wins_over_the_secrets_host(locust, tls_server, moto, tmp_path, monkeypatch):
+    """Explicit option, then secret, then default: --db-host 127.0.0.1 (the default's own value) still wins."""
+    for k, v in AWS_ENV.items():
+        monkeypatch.setenv(k, v)
+    secret = {"username": USER, "password": PASSWORD, "engine": "mysql", "host": "no-such-host.invalid",
+              "port": tls_server.port}
+    sm = boto3.client("secretsmanager", endpoint_url=moto, region_name="us-east-1")
+    arn = sm.create_secret(Name=f"dbswarm/{uuid.uuid4().hex[:8]}", SecretString=json.dumps(secret))["ARN"]
+    common = (*CONTENTION, "--headless", "-u", "2", "-r", "2", "-t", "2s", "--db-init", "--db-name", "hosttest",
+              "--db-secret-id", arn, "--db-secret-endpoint", moto, "--db-ssl-ca", tls_server.certs["ca"])
+    run = locust(*common, "--db-host", "127.0.0.1", timeout=90)
+    assert run.returncode in (0, 1), why(run.output)
+    assert run.requests() > 0 and "Traceback" not in run.output
+    with mysql_conn("hosttest", port=tls_server.port) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT SUM(v) FROM t")
+        assert int(cur.fetchone()[0]) > 0
+    # Without --db-host the secret's host is the one tried.
+    run = locust(*common, timeout=90)
+    assert run.returncode == 2
+    assert "no-such-host.invalid" in run.stderr and "Traceback" not in run.output
 
 
 def test_missing_secret_is_one_line(locust, moto):
@@ -155,7 +178,7 @@ def in_plugin_process(code: str, env=None) -> str:
 def test_right_ca_connects_verified(tls_server):
     out = in_plugin_process(f"""
 from plugins.config import DbConfig
-from plugins.drivers import MySQLDriver
+from plugins.engines.drivers import MySQLDriver
 cfg = DbConfig("mysql", port={tls_server.port}, user={USER!r}, password={PASSWORD!r}, ssl_ca={tls_server.certs['ca']!r})
 conn = MySQLDriver.connect(cfg, database="")
 cur = conn.cursor()

@@ -4,6 +4,7 @@ import csv
 import itertools
 
 import pytest
+from conftest import why
 
 LIGHT = ("--oltp-mode", "read_only", "--oltp-table-size", "200", "--wait-min", "0.1", "--wait-max", "0.2")
 
@@ -16,7 +17,7 @@ def shaped(locust, mysql_db, tmp_path):
         prefix = str(tmp_path / "shape")
         run = locust("-f", "locustfiles/oltp.py", "--headless", "--db-engine", "mysql", "--db-name", mysql_db,
                      "--db-init", *LIGHT, "--csv", prefix, "--csv-full-history", *args, timeout=60)
-        assert run.returncode == 0, run.output[-3000:]
+        assert run.returncode == 0, why(run.output)
         with open(prefix + "_stats_history.csv") as f:
             rows = [(int(r["Timestamp"]), int(r["User Count"])) for r in csv.DictReader(f) if r["Name"] == "Aggregated"]
         start = rows[0][0]

@@ -2,8 +2,8 @@
 
 from hdrh.histogram import HdrHistogram
 
-from plugins import hdr_histograms
-from plugins.swap_detector import detect
+from plugins.observe import hdr_histograms
+from plugins.observe.swap_detector import detect
 
 
 def sample(t, **kw):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import pg_conn
+from conftest import pg_conn, why
 from servers import PostgresServer
 
 
@@ -33,13 +33,13 @@ def test_reads_go_to_the_reader_writes_to_the_writer(locust, pg_db, reader_serve
     prep = locust("-f", "locustfiles/transactions.py", "--headless", "-u", "1", "-t", "1s",
                   "--db-port", str(reader_server.port), "--db-name", pg_db, "--db-init", *seed,
                   "--tx-insert-weight", "0")
-    assert prep.returncode == 0, prep.output[-2000:]
+    assert prep.returncode == 0, why(prep.output)
     before_reader = _table_stats(pg_db, reader_server.port)
 
     run = locust("-f", "locustfiles/transactions.py", "--headless", "-u", "10", "-r", "10", "-t", "6s",
                  "--db-name", pg_db, "--db-init", *seed,
                  "--db-reader-host", "127.0.0.1", "--db-reader-port", str(reader_server.port))
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     assert run.failures() == 0
     names = {e["name"] for e in run.stats}
     assert {"insert_transaction", "recent_by_type", "by_date_range", "totals_by_type",
@@ -62,7 +62,7 @@ def test_reads_go_to_the_reader_writes_to_the_writer(locust, pg_db, reader_serve
 def test_processes_run(locust, pg_db):
     run = locust("-f", "locustfiles/transactions.py", "--headless", "-u", "20", "-r", "20", "-t", "15s",
                  "--processes", "2", "--db-name", pg_db, "--db-init", "--tx-seed-rows", "5000", timeout=90)
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     assert run.requests() > 0
     assert run.failures() == 0
     assert run.count("insert_transaction") > 0
@@ -72,6 +72,6 @@ def test_weights_are_options(locust, pg_db):
     run = locust("-f", "locustfiles/transactions.py", "--headless", "-u", "4", "-r", "4", "-t", "3s",
                  "--db-name", pg_db, "--db-init", "--tx-seed-rows", "100",
                  "--tx-insert-weight", "0", "--tx-range-weight", "0", "--tx-aggregate-weight", "0")
-    assert run.returncode == 0, run.output[-3000:]
+    assert run.returncode == 0, why(run.output)
     assert run.count("recent_by_type") > 0
     assert run.count("insert_transaction") == run.count("by_date_range") == run.count("totals_by_type") == 0

@@ -3,7 +3,7 @@
 # opens the report in it. Safe to run again; used by make test (and so .ci/run).
 set -uo pipefail
 if command -v chromium >/dev/null 2>&1; then exit 0; fi
-echo "chromium: installing the Debian package (needed by tests/test_run_report.py)" >&2
+echo "chromium: installing the Debian package (needed by the run report and web UI tests)" >&2
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Command-line tools the tests drive besides the databases: sysbench (the OLTP
-# tests compare against it on the same tables). Installs what is missing.
+# tests compare against it on the same tables), nft (the network fault tests'
+# blackhole) and Prometheus (tests/test_prometheus.py scrapes a real run with it).
+# Installs what is missing.
 set -euo pipefail
 
 missing=()
 command -v sysbench >/dev/null || missing+=(sysbench)
+command -v nft >/dev/null || missing+=(nftables)
+command -v prometheus >/dev/null || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""

@@ -11,9 +11,7 @@ import random
 import gevent
 from locust import task
 
-from plugins.scenario import Scenario, register
-from plugins.users import DatabaseUser
-from plugins.workload import write
+from plugins import DatabaseUser, Scenario, write
 
 SWAP = write("swap_row", "UPDATE t SET v = v + 1 WHERE id = %s")
 READ_V = write("read_v", "SELECT v FROM t WHERE id = 1")
@@ -26,7 +24,7 @@ def create(cursor, opts, engine):
     cursor.execute("INSERT INTO t (id, v) VALUES (1, 0), (2, 0)")
 
 
-CONTENTION = register(Scenario(name="contention", database="contention", tables=("t",), create=create))
+CONTENTION = Scenario(name="contention", database="contention", tables=("t",), create=create)
 
 
 def swap(tx):

@@ -6,7 +6,7 @@ so the plugin must split into calls within every AWS limit and lose nothing.
 
 from locust import User, constant, events, task
 
-from plugins import cloudwatch  # noqa: F401  (registers the CloudWatch listeners)
+from plugins.aws import cloudwatch  # noqa: F401  (registers the CloudWatch listeners)
 
 OPERATIONS = 40
 VALUES = 5000

@@ -8,9 +8,7 @@ import random
 
 from locust import task
 
-from plugins.scenario import Scenario, register
-from plugins.users import DatabaseUser
-from plugins.workload import read
+from plugins import DatabaseUser, Scenario, read
 
 ROWS = 1000
 POINT_SELECT = read("point_select", "SELECT id, v FROM points WHERE id = %s")
@@ -25,8 +23,8 @@ def create(cursor, opts, engine):
     )
 
 
-POINTS = register(Scenario(name="point_selects", database="dbswarm_points", tables=("points",), create=create,
-                           wait=(0.005, 0.02)))
+POINTS = Scenario(name="point_selects", database="dbswarm_points", tables=("points",), create=create,
+                  wait=(0.005, 0.02))
 
 
 class PointReader(DatabaseUser):

@@ -16,9 +16,7 @@ from decimal import Decimal
 
 from locust import constant, task
 
-from plugins.scenario import Scenario, register
-from plugins.users import DatabaseUser
-from plugins.workload import read, write
+from plugins import DatabaseUser, Scenario, read, write
 
 POINT = read("point", "SELECT v, d, at, amount FROM p WHERE id = %s")  # a value of each kind
 NAMED = read("named", "SELECT v FROM p WHERE id IN (%(id)s, %(id)s + 1) ORDER BY id")
@@ -43,7 +41,7 @@ def create(cursor, opts, engine):
                        [(i, f"v{i}", i / 3, AT, Decimal(i) / 4) for i in range(1, 21)])
 
 
-PROBE = register(Scenario(name="prepared_probe", database="prepared_probe", tables=("p",), create=create))
+PROBE = Scenario(name="prepared_probe", database="prepared_probe", tables=("p",), create=create)
 
 
 def bump_twice(tx, first):

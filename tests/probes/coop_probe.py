@@ -19,9 +19,7 @@ from locust import constant, events, task  # noqa: E402
 from locust.argument_parser import parse_options  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from plugins.scenario import Scenario  # noqa: E402
-from plugins.users import MySQLUser, PostgresUser  # noqa: E402
-from plugins.workload import read  # noqa: E402
+from plugins import MySQLUser, PostgresUser, Scenario, read  # noqa: E402
 
 engine, users = sys.argv[1], int(sys.argv[2])
 blocking = "--blocking" in sys.argv

@@ -1,0 +1,1 @@
+"""AWS: CloudWatch metrics and dashboard, report upload to S3."""

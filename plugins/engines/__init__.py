@@ -1,0 +1,3 @@
+"""The database engines: the two drivers behind one interface (drivers.py), and
+what each engine needs under its own name.
+"""

@@ -1,0 +1,1 @@
+"""PostgreSQL / Aurora PostgreSQL: psycopg2 made cooperative under gevent."""
