@@ -8,9 +8,10 @@ what the driver itself needs.
 Every operation has a deadline (--db-query-timeout): a statement, or a whole
 transaction from BEGIN to COMMIT. A dead peer that neither answers nor closes
 (a fenced old writer after a failover, a dropped NAT entry) would otherwise
-hold a user in its query for the rest of the run. The deadline is one gevent
-timer per connection, started and stopped around each operation rather than
-allocated per statement (docs/benchmarks.md has both measured). On expiry the
+hold a user in its query for the rest of the run. The deadline is one timer
+per connection, restarted around each operation rather than allocated per
+statement (``deadline.py`` says why it is not a gevent Timeout; docs/benchmarks.md
+has the costs measured). On expiry the
 operation fails as ``query-timeout`` and the connection is closed, since its
 state is unknown; a COMMIT whose answer never came is ``commit-unknown``.
 
@@ -26,11 +27,11 @@ import random
 from time import monotonic, perf_counter
 
 import gevent
-from gevent import Timeout
 from gevent.lock import Semaphore
 
 from . import errors
 from .config import DbConfig
+from .deadline import Deadline
 from .engines.drivers import driver_for
 from .prepared import Prepared
 from .workload import Outcome, Statement
@@ -133,9 +134,9 @@ class Link:
 
     def __init__(self, session: DbSession, reader: bool, user: int = 0):
         self.session = session
-        # One timer for the life of the user, restarted for each operation: it
-        # throws itself into the user's greenlet when the operation overruns.
-        self.deadline = Timeout(session.config.query_timeout or None)
+        # One timer for the life of the connection's user, restarted for each
+        # operation: it throws itself into the user's greenlet when the operation overruns.
+        self.deadline = Deadline(session.config.query_timeout)
         self.reader = reader
         self.conn = None
         self.cursor = None
@@ -187,16 +188,8 @@ class Link:
         return self.prepared.sql(self.cursor, stmt, params, in_transaction, s._errors, s.driver.classify)
 
     def expired(self) -> None:
-        """The deadline fired: close the connection and arm a fresh timer.
-
-        A gevent timer that has thrown into a greenlet parked in psycopg2's wait
-        callback fires again at once when restarted (measured with gevent
-        26.9), so a timer that expired is replaced; expiry is rare, the
-        allocation does not matter.
-        """
+        """The deadline fired: close the connection, its state is unknown (the deadline is already cancelled)."""
         self.drop()
-        self.deadline.close()
-        self.deadline = Timeout(self.session.config.query_timeout or None)
 
     def drop(self) -> None:
         """Forget a connection that an error declared unusable."""
@@ -251,7 +244,7 @@ class DbSession:
                     link.cursor.execute("ROLLBACK")
                 except Exception:
                     pass
-                except Timeout as exc:
+                except Deadline as exc:
                     if exc is not deadline:
                         raise
                     link.expired()
@@ -292,7 +285,7 @@ class DbSession:
                         length = len(result)
                 finally:
                     deadline.cancel()
-            except Timeout as exc:
+            except Deadline as exc:
                 if exc is not deadline:
                     raise
                 self._timed_out(link, stmt.name, start, errors.query_timeout(self.request_type, self.query_timeout),
@@ -359,7 +352,7 @@ class DbSession:
                     result, reported = None, f"{name}: {outcome.label}"
                 finally:
                     deadline.cancel()
-            except Timeout as exc:
+            except Deadline as exc:
                 if exc is not deadline:
                     link.drop()
                     raise
@@ -439,7 +432,7 @@ class DbSession:
                 link.cursor.execute("ROLLBACK")
             except self._errors:
                 link.drop()
-            except Timeout as timeout:
+            except Deadline as timeout:
                 if timeout is not deadline:
                     raise
                 link.expired()

@@ -15,7 +15,7 @@ PLUGINS = os.path.join(REPO, "plugins")
 # Lowest first. A module may import its own layer only inside its own package (run/ from run/).
 LAYERS = (
     ("config", "errors", "workload"),  # vocabulary
-    ("options", "prepared", "target"),
+    ("options", "prepared", "target", "deadline"),
     ("credentials",),
     ("engines",),  # the two drivers
     ("session", "scenario"),  # the request path
