@@ -187,9 +187,20 @@ class Link:
         s = self.session
         return self.prepared.sql(self.cursor, stmt, params, in_transaction, s._errors, s.driver.classify)
 
-    def expired(self) -> None:
-        """The deadline fired: close the connection, its state is unknown (the deadline is already cancelled)."""
-        self.drop()
+    def rollback(self) -> None:
+        """ROLLBACK the open transaction within the deadline; a connection that fails it or overruns is dropped."""
+        deadline = self.deadline
+        deadline.start()
+        try:
+            self.cursor.execute("ROLLBACK")
+        except self.session._errors:
+            self.drop()
+        except Deadline as exc:
+            if exc is not deadline:
+                raise
+            self.drop()
+        finally:
+            deadline.cancel()
 
     def drop(self) -> None:
         """Forget a connection that an error declared unusable."""
@@ -238,18 +249,10 @@ class DbSession:
         for link in {id(self.writer): self.writer, id(self.reader): self.reader}.values():
             conn = link.conn
             if conn is not None and self.driver.in_transaction(conn):
-                deadline = link.deadline
-                deadline.start()
                 try:
-                    link.cursor.execute("ROLLBACK")
+                    link.rollback()
                 except Exception:
-                    pass
-                except Deadline as exc:
-                    if exc is not deadline:
-                        raise
-                    link.expired()
-                finally:
-                    deadline.cancel()
+                    pass  # closed next whatever happened
             link.drop()
 
     def run(self, stmt: Statement, params=None):
@@ -288,7 +291,7 @@ class DbSession:
             except Deadline as exc:
                 if exc is not deadline:
                     raise
-                self._timed_out(link, stmt.name, start, errors.query_timeout(self.request_type, self.query_timeout),
+                self._abandon(link, stmt.name, start, errors.query_timeout(self.request_type, self.query_timeout),
                                 context)
                 return None
             except self._errors as exc:
@@ -361,19 +364,19 @@ class DbSession:
                     err = errors.commit_unknown(self.request_type, None, self.query_timeout)
                 else:
                     err = errors.query_timeout(self.request_type, self.query_timeout, "transaction")
-                self._timed_out(link, name, start, err)
+                self._abandon(link, name, start, err)
                 return None
             except self._errors as exc:
                 if rolling_back:
                     self._failed(link, name, start, exc, in_tx=False)
                     return None
-                if committing and self.driver.classify(exc).reconnect:
-                    # The connection broke with COMMIT on the wire: it may have committed.
-                    self.unknown_commit = result
-                    link.drop()
-                    self._report_failure(name, start, errors.commit_unknown(self.request_type, self.driver.classify(exc),
-                                                                            self.query_timeout))
-                    return None
+                if committing:
+                    cause = self.driver.classify(exc)
+                    if cause.reconnect:  # the connection broke with COMMIT on the wire: it may have committed
+                        self.unknown_commit = result
+                        self._abandon(link, name, start, errors.commit_unknown(self.request_type, cause,
+                                                                               self.query_timeout))
+                        return None
                 err = self._failed(link, name, start, exc, in_tx=True)
                 if self._retry_after(err, attempt, not (committing and err.reconnect)):
                     if not attempt:
@@ -426,18 +429,7 @@ class DbSession:
         if err.reconnect:
             link.drop()
         elif in_tx:
-            deadline = link.deadline
-            deadline.start()
-            try:
-                link.cursor.execute("ROLLBACK")
-            except self._errors:
-                link.drop()
-            except Deadline as timeout:
-                if timeout is not deadline:
-                    raise
-                link.expired()
-            finally:
-                deadline.cancel()
+            link.rollback()
         self.fire(
             request_type=self.request_type,
             name=name,
@@ -448,12 +440,9 @@ class DbSession:
         )
         return err
 
-    def _timed_out(self, link: Link, name: str, start: float, err, context=None) -> None:
-        """The deadline expired: close the connection (its state is unknown) and report."""
-        link.expired()
-        self._report_failure(name, start, err, context)
-
-    def _report_failure(self, name: str, start: float, err, context=None) -> None:
+    def _abandon(self, link: Link, name: str, start: float, err, context=None) -> None:
+        """Close a connection whose state is unknown (the deadline fired, COMMIT's answer was lost) and report."""
+        link.drop()
         self.fire(
             request_type=self.request_type,
             name=name,

@@ -43,6 +43,23 @@ def order_rows(db: str, port: int = 3306) -> int:
         return int(cur.fetchone()[0])
 
 
+
+def copy_flash_sale(db: str, dst_port: int, src_port: int = 3306, stock: int | None = None) -> None:
+    """A flash-sale database's schema and products onto another server (a failover target, the promoted replica).
+
+    ``stock`` sets every product's stock on the copy; None keeps the source's."""
+    with mysql_conn(db, port=src_port) as src, mysql_conn(port=dst_port) as dst:
+        s, d = src.cursor(), dst.cursor()
+        d.execute(f"CREATE DATABASE `{db}`")
+        d.execute(f"USE `{db}`")
+        for table in ("products", "orders"):
+            s.execute(f"SHOW CREATE TABLE {table}")
+            d.execute(s.fetchone()[1])
+        s.execute("SELECT id, name, category, price, " + ("stock" if stock is None else "%s") + " FROM products",
+                  None if stock is None else (stock,))
+        d.executemany("INSERT INTO products VALUES (%s, %s, %s, %s, %s)", s.fetchall())
+        dst.commit()
+
 def unique_name(prefix="dbswarm_t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 

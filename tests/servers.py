@@ -45,6 +45,16 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {low}-{high}")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 40) -> None:
+    """Stop a locust process as a user does (SIGTERM); kill it if it has not exited within ``timeout``."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _ephemeral_low() -> int:
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:

@@ -25,7 +25,7 @@ import pytest
 import browser
 from conftest import REPO, order_rows, why
 from moto_server import DUMMY_CREDENTIALS
-from servers import free_port
+from servers import free_port, stop_process, wait_port
 
 from plugins.aws import aurora_figures, aurora_reader
 
@@ -332,10 +332,8 @@ def test_bad_aurora_options_refused_before_load(locust, args, message):
 
 
 def test_database_tab_shows_acu_beside_the_servers_figures(mysql_db, cloudwatch_endpoint, tmp_path):
-    import signal
     import urllib.request
 
-    from servers import wait_port
 
     proxy, moto = cloudwatch_endpoint
     now = int(time.time())
@@ -372,9 +370,4 @@ def test_database_tab_shows_acu_beside_the_servers_figures(mysql_db, cloudwatch_
         result = browser.screenshot(url, shot, size="1400,1100", wait_ms=6000)
         assert result.returncode == 0 and os.path.getsize(shot) > 20000, result.stderr[-2000:]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import REPO, LocustRun, mysql_conn, pg_conn, why
+from conftest import REPO, LocustRun, copy_flash_sale, mysql_conn, pg_conn, why
 from fault_proxy import FaultProxy
 from servers import MariaDBServer, PostgresServer
 
@@ -256,27 +256,13 @@ def test_connections_refused_for_a_while(mysql_db, tmp_path):
     assert_recovered_and_exact(result, fig, mysql_rows(mysql_db), fault_end=ended, within=3.0)
 
 
-def _copy_flash_sale(src_db: str, dst_port: int) -> None:
-    """The same schema and products on another server (the failover target)."""
-    with mysql_conn(src_db) as src, mysql_conn(port=dst_port) as dst:
-        s, d = src.cursor(), dst.cursor()
-        d.execute(f"CREATE DATABASE `{src_db}`")
-        d.execute(f"USE `{src_db}`")
-        for table in ("products", "orders"):
-            s.execute(f"SHOW CREATE TABLE {table}")
-            d.execute(s.fetchone()[1])
-        s.execute("SELECT id, name, category, price, stock FROM products")
-        d.executemany("INSERT INTO products VALUES (%s, %s, %s, %s, %s)", s.fetchall())
-        dst.commit()
-
-
 def test_backend_swapped(mysql_db, tmp_path):
     other = MariaDBServer(max_connections=60).start()
     try:
         with FaultProxy(3306) as proxy:
             run = FaultRun(tmp_path, FLASH, proxy.port, mysql_db)
             run.wait_connected(lambda: proxy.open_connections, settle=1.0)
-            _copy_flash_sale(mysql_db, other.port)
+            copy_flash_sale(mysql_db, other.port)
             time.sleep(2.0)
             run.fault_at = time.time()
             proxy.swap(other.port)  # the endpoint now leads to another server; open connections reset

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import REPO, mysql_conn, order_rows, tracebacks, unique_name, why
+from conftest import REPO, copy_flash_sale, mysql_conn, order_rows, tracebacks, unique_name, why
 from fault_proxy import FaultProxy
 from servers import MariaDBServer
 from test_faults import FLASH, finish, start_locust
@@ -147,18 +147,43 @@ def _app_user(port, db):
         cur.execute(f"GRANT ALL ON `{db}`.* TO 'app'@'%'")
 
 
-def _copy_sale(a_port, b_port, db):
-    """B gets A's schema and stock as they are now (the replica a failover promotes)."""
-    with mysql_conn(db, port=a_port) as src, mysql_conn(port=b_port) as dst:
-        s, d = src.cursor(), dst.cursor()
-        d.execute(f"CREATE DATABASE `{db}`")
-        d.execute(f"USE `{db}`")
-        for table in ("products", "orders"):
-            s.execute(f"SHOW CREATE TABLE {table}")
-            d.execute(s.fetchone()[1])
-        s.execute("SELECT id, name, category, price, 1000 FROM products")
-        d.executemany("INSERT INTO products VALUES (%s, %s, %s, %s, %s)", s.fetchall())
-        dst.commit()
+def _fail_over(proxy, b_port: int, make_a_read_only) -> tuple[float, float]:
+    """A turns read-only (the old writer), the endpoint refuses for 2 s (DNS, proxy fleet), then leads to B.
+
+    Returns when A turned read-only and when B took the writes."""
+    time.sleep(2)
+    make_a_read_only()
+    read_only_at = time.time()
+    time.sleep(2)
+    proxy.refuse(2)
+    proxy.swap(b_port, drop_existing=True)
+    return read_only_at, time.time() + 2
+
+
+def _assert_one_writer_window(run, reports, read_only_at: float, b_from: float) -> None:
+    """One writer outage, from A turning read-only to B, that every user met and recovered from."""
+    assert not tracebacks(run.output), tracebacks(run.output)
+    windows = _writer_windows(reports)
+    assert len(windows) == 1, windows
+    w = windows[0]
+    injected = b_from - read_only_at
+    print(f"injected {injected:.2f} s; measured {w['seconds']:.2f} s: {w}")
+    assert abs(w["start"] - read_only_at) < 1.0
+    assert abs(w["seconds"] - injected) < 1.0
+    assert "read-only" in w["classes"] and "connection-refused" in w["classes"]
+    assert w["users_hit"] == USERS and w["users_recovered"] == USERS
+
+
+def _mysql_read_only(port: int) -> None:
+    with mysql_conn(port=port) as conn:
+        conn.cursor().execute("SET GLOBAL read_only = 1")
+
+
+def _pg_read_only(port: int) -> None:
+    conn = _pg(port)
+    conn.cursor().execute("ALTER SYSTEM SET default_transaction_read_only = on")
+    conn.cursor().execute("SELECT pg_reload_conf()")
+    conn.close()
 
 
 def test_failover_read_only_writer_then_new_writer(two_writers, tmp_path):
@@ -173,27 +198,11 @@ def test_failover_read_only_writer_then_new_writer(two_writers, tmp_path):
                              "--db-name", db, "--db-init", "--report-dir", str(reports),
                              "--db-stats-interval", "1"], tmp_path)
         _connected(proxy, USERS)
-        _copy_sale(a.port, b.port, db)
-        time.sleep(2)
-        with mysql_conn(port=a.port) as conn:
-            conn.cursor().execute("SET GLOBAL read_only = 1")  # A is the old writer now
-        read_only_at = time.time()
-        time.sleep(2)
-        proxy.refuse(2)  # the endpoint moves: refused for a while (DNS, proxy fleet), then B
-        proxy.swap(b.port, drop_existing=True)
-        b_from = time.time() + 2
+        copy_flash_sale(db, b.port, src_port=a.port, stock=1000)  # B: A's schema and products, 1000 of each
+        read_only_at, b_from = _fail_over(proxy, b.port, lambda: _mysql_read_only(a.port))
         run = finish(proc, timeout=60)
     print(run.stdout[-2500:])
-    assert not tracebacks(run.output), tracebacks(run.output)
-    windows = _writer_windows(reports)
-    assert len(windows) == 1, windows
-    w = windows[0]
-    injected = b_from - read_only_at
-    print(f"injected {injected:.2f} s; measured {w['seconds']:.2f} s: {w}")
-    assert abs(w["start"] - read_only_at) < 1.0
-    assert abs(w["seconds"] - injected) < 1.0
-    assert "read-only" in w["classes"] and "connection-refused" in w["classes"]
-    assert w["users_hit"] == USERS and w["users_recovered"] == USERS
+    _assert_one_writer_window(run, reports, read_only_at, b_from)
     assert run.returncode == 1  # failures were recorded; no check asked for
     # The users moved to B and kept buying there; every counted order is a row on A or B.
     a_rows, b_rows = order_rows(db, port=a.port), order_rows(db, port=b.port)
@@ -252,28 +261,10 @@ def test_failover_postgres_read_only_writer(two_pg_writers, tmp_path):
         conn = _pg(b.port, db)
         conn.cursor().execute("TRUNCATE transactions")
         conn.close()
-        time.sleep(2)
-        conn = _pg(a.port)
-        conn.cursor().execute("ALTER SYSTEM SET default_transaction_read_only = on")
-        conn.cursor().execute("SELECT pg_reload_conf()")
-        conn.close()
-        read_only_at = time.time()
-        time.sleep(2)
-        proxy.refuse(2)
-        proxy.swap(b.port, drop_existing=True)
-        b_from = time.time() + 2
+        read_only_at, b_from = _fail_over(proxy, b.port, lambda: _pg_read_only(a.port))
         run = finish(proc, timeout=60)
     print(run.stdout[-2000:])
-    assert not tracebacks(run.output), tracebacks(run.output)
-    windows = _writer_windows(reports)
-    assert len(windows) == 1, windows
-    w = windows[0]
-    injected = b_from - read_only_at
-    print(f"injected {injected:.2f} s; measured {w['seconds']:.2f} s: {w}")
-    assert abs(w["start"] - read_only_at) < 1.0
-    assert abs(w["seconds"] - injected) < 1.0
-    assert "read-only" in w["classes"] and "connection-refused" in w["classes"]
-    assert w["users_hit"] == USERS and w["users_recovered"] == USERS
+    _assert_one_writer_window(run, reports, read_only_at, b_from)
     assert failures_with(run, "insert_transaction", "PostgreSQL 25006 read-only") > 0
     inserted = run.count("insert_transaction") - run.entry("insert_transaction")["num_failures"]
     a_rows, b_rows = _pg_rows(a.port, db), _pg_rows(b.port, db)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import urllib.request
 
 import browser
 from conftest import REPO, mysql_conn, unique_name
-from servers import free_port, wait_port
+from servers import free_port, stop_process, wait_port
 
 USERS = 5
 
@@ -65,11 +64,6 @@ def test_database_tab_shows_samples_and_report_on_demand(tmp_path):
         result = browser.screenshot(url, shot, size="1400,1100", wait_ms=6000)
         assert result.returncode == 0 and os.path.getsize(shot) > 20000, result.stderr[-2000:]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
         with mysql_conn() as conn:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{db}`")

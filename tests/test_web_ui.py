@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 from conftest import REPO, mysql_conn, order_rows, pg_conn, unique_name
-from servers import free_port, wait_port
+from servers import free_port, stop_process, wait_port
 
 import browser
 
@@ -56,12 +55,7 @@ def locust(*args, env=None, log_path=None):
         wait_port(port, timeout=40)
         yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if log_path:
             log.close()
 

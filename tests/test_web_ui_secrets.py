@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO, pg_conn, unique_name
-from servers import free_port, wait_port
+from servers import free_port, stop_process, wait_port
 
 PASSWORD = "Sw0rdfish-not-for-the-page"
 PAGES = ("/", "/stats/requests", "/stats/report", "/stats/report?download=1&theme=dark", "/stats/requests/csv",
@@ -78,12 +77,7 @@ def test_the_password_reaches_no_page(tmp_path, how):
             seen["stop"] = _fetch(base + "/stop", b"")
             seen["/ after the run"] = _fetch(base + "/")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
             conn = pg_conn()
             conn.cursor().execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             conn.close()
