@@ -38,3 +38,16 @@ def cv(times) -> float:
     gaps = [b - a for a, b in zip(times, times[1:])]
     mean = sum(gaps) / len(gaps)
     return math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) / mean
+
+
+def merged_starts(processes) -> list[float]:
+    """Every process's scheduled starts (sent or skipped), merged, over the span when all of them were sending.
+
+    At the edges only some processes send (one's warm-up ends later, one stops
+    sooner), so the merged rate there is lower and the gaps longer: enough to
+    move a Poisson stream's CV off 1.
+    """
+    per = [sorted([float(f[2]) for f in p if f[0] == "R" and f[5] == "1"] + [float(f[1]) for f in p if f[0] == "K"])
+           for p in processes]
+    lo, hi = max(s[0] for s in per), min(s[-1] for s in per)
+    return sorted(t for s in per for t in s if lo <= t <= hi)

@@ -15,7 +15,7 @@ import pytest
 
 from plugins.run.rate_plan import MaxRateSearch, parse_duration, parse_slo, parse_stages, read_rate_csv
 from conftest import why
-from request_log import after_warmup, cv
+from request_log import after_warmup, cv, merged_starts
 
 # Rates and outage windows within tight bounds: `make test` runs these alone, after the rest.
 pytestmark = pytest.mark.serial
@@ -158,7 +158,9 @@ def test_stages_are_met_and_uniform_starts_are_evenly_spaced(locust, engine, mys
 def test_poisson_warmup_and_latency_limit_distributed(locust, engine, mysql_db, pg_db, tmp_path):
     log = tmp_path / "req"
     db = mysql_db if engine == "mysql" else pg_db
-    run = locust(*_base(engine, db, "-u", "8", "--processes", "2", "--rate-stages", "6s:150",
+    # The rate ramps during the warm-up, then holds: a Poisson stream's gaps have a CV of 1 only at a steady rate
+    # (over a ramp the gaps shrink as the rate rises, and their CV is above 1: CI saw 1.22 over a 0-150/s ramp).
+    run = locust(*_base(engine, db, "-u", "8", "--processes", "2", "--rate-stages", "2s:150,5s:150",
                         "--arrival", "poisson", "--warmup", "2s", "--latency-limit-ms", "3",
                         "--check-max-late-ratio", "1", "--request-log", str(log)), timeout=120)
     assert run.returncode == 0, why(run.output)
@@ -179,9 +181,11 @@ def test_poisson_warmup_and_latency_limit_distributed(locust, engine, mysql_db, 
     assert late == sum(1 for f in ended if f[3] == "1")
     assert abs(late - recount_late) <= 2, (late, recount_late)
     assert skipped == sum(1 for f in after if f[0] == "K")
-    # Poisson: merged inter-arrival times (scheduled starts, sent or skipped) have a CV near 1.
-    starts = [float(f[2]) for f in after if f[0] == "R" and f[5] == "1"] + [float(f[1]) for f in after if f[0] == "K"]
-    assert 0.8 < cv(starts) < 1.2, cv(starts)
+    # Poisson: merged inter-arrival times (scheduled starts, sent or skipped) have a CV near 1, over the span
+    # when both workers are past their warm-up and still sending (about 700 starts here; with 450 a true Poisson
+    # stream falls outside 0.8-1.2 twice in 10,000 runs, with 650 once in 50,000; evenly spaced starts give near 0).
+    starts = merged_starts(processes)
+    assert len(starts) > 450 and 0.8 < cv(starts) < 1.2, (len(starts), cv(starts))
 
 
 # PostgreSQL stops at 50/s: two steps (rise, limit) show the search and its verdict on the other engine.
