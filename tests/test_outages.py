@@ -107,7 +107,13 @@ def test_refusal_window_matches_and_fails_the_check(mysql_db, tmp_path):
 
 def test_silent_connections_window_is_the_query_timeout(mysql_db, tmp_path):
     """Every open connection goes silent (a fenced old writer), new ones work: the users give up after
-    --db-query-timeout and reconnect, so the writer could not write from the silence to timeout + reconnect."""
+    --db-query-timeout and reconnect, so the application could not use the database from the silence to
+    timeout + reconnect.
+
+    Each user's reads and writes share its one connection, so only its first operation after the silence
+    meets it, and the window is on that operation's endpoint: a writer window when some user was writing,
+    a reader window when some user was reading (all six met it on a read once in CI: 0.7^6, about 1 run in 8).
+    """
     reports = tmp_path / "reports"
     timeout = 2.0
     with FaultProxy(3306).start() as proxy:
@@ -122,14 +128,18 @@ def test_silent_connections_window_is_the_query_timeout(mysql_db, tmp_path):
         run = finish(proc, timeout=60)
     print(run.stdout[-1500:])
     assert not tracebacks(run.output), tracebacks(run.output)
-    windows = _writer_windows(reports)
-    assert len(windows) == 1, windows
-    w = windows[0]
-    print(f"silenced at {silenced_at:.2f}, query timeout {timeout:g} s; measured {w['seconds']:.2f} s: {w}")
-    assert abs(w["start"] - silenced_at) < 1.0
-    assert abs(w["seconds"] - timeout) < 1.0
-    assert set(w["classes"]) <= {"query-timeout", "commit-unknown", "connection-lost"} and w["classes"], w
-    assert w["users_recovered"] == w["users_hit"] >= 1
+    windows = json.loads((reports / "db_events.json").read_text())["outages"]
+    assert 1 <= len(windows) <= 2 and len({w["endpoint"] for w in windows}) == len(windows), windows
+    hit = 0
+    for w in windows:
+        print(f"silenced at {silenced_at:.2f}, query timeout {timeout:g} s; measured {w['seconds']:.2f} s: {w}")
+        assert abs(w["start"] - silenced_at) < 1.0
+        assert abs(w["seconds"] - timeout) < 1.0
+        assert set(w["classes"]) <= {"query-timeout", "commit-unknown", "connection-lost"} and w["classes"], w
+        assert w["users_recovered"] == w["users_hit"] >= 1
+        hit += w["users_hit"]
+    # Every user met the silence once (its first operation after it), on one endpoint or the other.
+    assert hit == USERS, windows
 
 
 @pytest.fixture
