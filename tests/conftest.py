@@ -43,7 +43,6 @@ def order_rows(db: str, port: int = 3306) -> int:
         return int(cur.fetchone()[0])
 
 
-
 def copy_flash_sale(db: str, dst_port: int, src_port: int = 3306, stock: int | None = None) -> None:
     """A flash-sale database's schema and products onto another server (a failover target, the promoted replica).
 
@@ -59,6 +58,7 @@ def copy_flash_sale(db: str, dst_port: int, src_port: int = 3306, stock: int | N
                   None if stock is None else (stock,))
         d.executemany("INSERT INTO products VALUES (%s, %s, %s, %s, %s)", s.fetchall())
         dst.commit()
+
 
 def unique_name(prefix="dbswarm_t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"

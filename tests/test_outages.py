@@ -39,9 +39,10 @@ def _counted(run) -> int:
     return int(re.search(r"orders placed \(this run\):\s+(\d+)", run.stdout).group(1))
 
 
-def _writer_windows(report_dir):
+def _windows(report_dir, endpoint: str | None = None) -> list[dict]:
+    """The run's outage windows from its report (on one endpoint, or all)."""
     data = json.loads((report_dir / "db_events.json").read_text())
-    return [w for w in data["outages"] if w["endpoint"] == "writer"]
+    return [w for w in data["outages"] if endpoint in (None, w["endpoint"])]
 
 
 def test_window_definition_on_a_fake_clock():
@@ -84,7 +85,7 @@ def test_refusal_window_matches_and_fails_the_check(mysql_db, tmp_path):
         run = finish(proc, timeout=60)
     print(run.stdout[-2500:])
     assert not tracebacks(run.output), tracebacks(run.output)
-    windows = _writer_windows(reports)
+    windows = _windows(reports, "writer")
     assert len(windows) == 1, windows
     w = windows[0]
     print(f"injected 3.00 s at {injected_at:.2f}; measured {w['seconds']:.2f} s from {w['start']:.2f}: {w}")
@@ -128,7 +129,7 @@ def test_silent_connections_window_is_the_query_timeout(mysql_db, tmp_path):
         run = finish(proc, timeout=60)
     print(run.stdout[-1500:])
     assert not tracebacks(run.output), tracebacks(run.output)
-    windows = json.loads((reports / "db_events.json").read_text())["outages"]
+    windows = _windows(reports)
     assert 1 <= len(windows) <= 2 and len({w["endpoint"] for w in windows}) == len(windows), windows
     hit = 0
     for w in windows:
@@ -173,7 +174,7 @@ def _fail_over(proxy, b_port: int, make_a_read_only) -> tuple[float, float]:
 def _assert_one_writer_window(run, reports, read_only_at: float, b_from: float) -> None:
     """One writer outage, from A turning read-only to B, that every user met and recovered from."""
     assert not tracebacks(run.output), tracebacks(run.output)
-    windows = _writer_windows(reports)
+    windows = _windows(reports, "writer")
     assert len(windows) == 1, windows
     w = windows[0]
     injected = b_from - read_only_at
