@@ -60,6 +60,7 @@ LISTENERS = (
     "aws.s3_reports",  # --s3-bucket: upload the reports
     "observe.web_db_tab",  # the web UI's Database and Latency tabs
     "run.web_form",  # the web UI's start form: typed, checked and preflighted; secrets never sent; targets named
+    "run.web_stop",  # the web UI's page after a STOP: says stopping until the run has ended, then shows its end
     "run.run_time",  # -t counts from the start of the load: the clock is refreshed after every init listener
     "run.interrupt",  # Ctrl-C lands in Locust's main greenlet, never in a user mid-query
 )

@@ -12,7 +12,6 @@ the tab, and quitting the process exits 3.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -23,7 +22,7 @@ import browser
 from conftest import mysql_conn, pg_conn, unique_name
 from servers import free_port
 from test_tpcc import SCALE, _conn, _new_orders_in_db
-from test_web_ui import _get, base_of, header, locust as web_ui, log_text, page_of, start, stats_row, stop, wait_users
+from test_web_ui import _get, header, locust as web_ui, log_text, page_of, start, stats_row, stop, wait_users
 
 from playwright.sync_api import expect
 
@@ -123,30 +122,7 @@ def _run_and_stop(page, mix: bool = True, report_from: str | None = None) -> dic
     live = _tab_when(page, lambda r: r["test"][0] == "running" and _number(r["NOPM"][0]) > 0)
     assert live["TPM (server)"][0] == "at the stop" and _number(live["TPM (client)"][0]) > _number(live["NOPM"][0])
     stop(page)
-    # The result and checks are written when the test stops, a moment after Locust says stopped; the page's
-    # last poll may have come in between (Locust's page no longer polls a stopped test: reload, as a person does).
-    _server_result(base_of(page))
-    if not _final(_tab(page)):
-        page.reload()
-    return _tab_when(page, _final)
-
-
-def _final(rows: dict) -> bool:
-    return rows["test"][0] == "stopped" and len(rows) >= 6 + CONDITIONS
-
-
-def _server_result(base: str, timeout_s: float = 30) -> None:
-    """Wait until the server's TPC-C tab holds the stopped test's result and its checks."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        tabs = {t["key"]: t["data"] for t in json.loads(_get(base + "/stats/requests")).get("extended_stats", [])}
-        rows = tabs.get("tpcc", [])
-        done = any(r["figure"] == "test" and r["value"] == "stopped" for r in rows) and sum(
-            r["figure"] == "consistency check" for r in rows) >= CONDITIONS
-        if done or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert done, rows
+    return _tab_when(page, lambda r: r["test"][0] == "stopped" and len(r) >= 6 + CONDITIONS)
 
 
 @pytest.mark.parametrize("engine,processes", [("mysql", False), ("postgres", True)])
