@@ -21,7 +21,7 @@ import time
 from flask import Response, request, send_file
 from locust import events
 
-from ..run import outages
+from ..run import outages, web_stop
 from . import db_observer, hdr_latency, run_report
 
 TAB, LATENCY_TAB = "database", "latency-us"
@@ -147,14 +147,20 @@ def _on_init(environment, web_ui=None, **_kwargs):
             return response
         try:
             data = response.get_json()
+        except Exception:  # never break Locust's own stats polling
+            return response
+        if not isinstance(data, dict):
+            return response
+        web_stop.hold_back(data)  # before the tabs: a tab that fails must not let a stopping run show stopped
+        try:
             data["extended_stats"] = [
                 {"key": TAB, "data": database_rows(db_observer.current)},
                 {"key": LATENCY_TAB, "data": latency_rows()},
                 *({"key": key, "data": rows(environment)} for _title, key, _columns, rows in extra_tabs),
             ]
-            response.set_data(json.dumps(data))
         except Exception:  # never break Locust's own stats polling
             pass
+        response.set_data(json.dumps(data))
         return response
 
     @web_ui.app.route("/dbswarm/db_stats.csv")

@@ -16,9 +16,10 @@ Settled means the runner has stopped *and* every ``test_stop`` listener has
 run: the TPC-C result and checks, the last database sample and the stage
 reports are written there, after Locust already says ``stopped``. Until then
 ``/stats/requests`` (so the page, and any script polling it) says
-``stopping``, which is what the run is doing. Only public hooks are used: the
-Flask app's ``after_request``, two routes, and a ``test_stop`` listener added
-at init, after every plugin's own.
+``stopping``, which is what the run is doing (``hold_back``, applied by the
+Database tab's hook, which already rewrites that response). Only public hooks
+are used: the Flask app's ``after_request``, two routes, and a ``test_stop``
+listener added at init, after every plugin's own.
 """
 
 from __future__ import annotations
@@ -70,19 +71,15 @@ def shown_state(state: str) -> str:
     return STOPPING if state == STOPPED and not _settled else state
 
 
-def _shown(data: dict) -> bool:
-    """Show the state of a stats snapshot; True if ``data`` changed.
+def hold_back(data: dict) -> None:
+    """Show the state of a ``/stats/requests`` snapshot (observe/web_db_tab.py's hook, the one that rewrites it).
 
     Locust keeps one ``/stats/requests`` response for 2 s and serves it again, and after_request hooks
     change that same object: so the snapshot's own state is kept beside the one shown, and a state is
     only ever held back (stopped -> stopping), never moved ahead of the figures it came with.
     """
     raw = data.get(RAW_STATE, data.get("state"))
-    shown = shown_state(raw)
-    if data.get(RAW_STATE) == raw and data.get("state") == shown:
-        return False
-    data[RAW_STATE], data["state"] = raw, shown
-    return True
+    data[RAW_STATE], data["state"] = raw, shown_state(raw)
 
 
 def _on_test_start(environment, **_kwargs):
@@ -107,17 +104,8 @@ def _on_init(environment, web_ui=None, **_kwargs):
     app = web_ui.app
 
     @app.after_request
-    def _stop_aware(response):
-        if response.status_code != 200:
-            return response
-        if request.path == "/stats/requests":
-            try:
-                data = response.get_json()
-                if isinstance(data, dict) and _shown(data):
-                    response.set_data(json.dumps(data))
-            except Exception:  # never break Locust's own stats polling
-                pass
-        elif request.path == "/" and response.mimetype == "text/html":
+    def _with_script(response):
+        if request.path == "/" and response.status_code == 200 and response.mimetype == "text/html":
             html = response.get_data(as_text=True)
             if SCRIPT_PATH not in html and "</body>" in html:
                 response.set_data(html.replace("</body>", f'<script src=".{SCRIPT_PATH}"></script></body>', 1))
